@@ -1,0 +1,35 @@
+//! Appending a message (with its images) to a session.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::extract::{DocId, JsonObject};
+use super::success;
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::session::validation::NewMessage;
+
+/// `POST /:id/messages`: answered after the commit, with the message's id, its images'
+/// orders and the session's `seq`. A retry answers what the original did.
+pub async fn append(
+    State(state): State<AppState>,
+    user: AuthUser,
+    DocId(id): DocId,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    let message = NewMessage::parse(&body, state.sessions.limits())?;
+    let appended = state
+        .sessions
+        .append_message(&user.uid, &id, message)
+        .await?;
+    Ok(success(
+        "Message added",
+        json!({
+            "messageId": appended.message_id,
+            "orders": appended.orders,
+            "seq": appended.seq,
+        }),
+    ))
+}

@@ -1,0 +1,55 @@
+//! The REST transport (SPEC §3): routes, request extraction, and the success envelope. Handlers
+//! parse input into domain values, call [`crate::session::Sessions`], and shape the answer.
+
+mod extract;
+mod messages;
+mod sessions;
+mod updates;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, patch, post};
+use axum::{Json, response::IntoResponse};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+const BASE: &str = "/api/live-chat-sessions";
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.sessions.limits().max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health))
+        .route(BASE, post(sessions::create).get(sessions::list))
+        .route(
+            &format!("{BASE}/"),
+            post(sessions::create).get(sessions::list),
+        )
+        .route(
+            &format!("{BASE}/find-or-create"),
+            post(sessions::find_or_create),
+        )
+        .route(&format!("{BASE}/by-image-url"), get(sessions::by_image_url))
+        .route(
+            &format!("{BASE}/{{id}}"),
+            get(sessions::get)
+                .patch(updates::update)
+                .delete(sessions::delete),
+        )
+        .route(&format!("{BASE}/{{id}}/messages"), post(messages::append))
+        .route(&format!("{BASE}/{{id}}/complete"), patch(updates::complete))
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn health() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `{"status":"success","message":…,"data":…}`.
+fn success(message: &'static str, data: Value) -> Json<Value> {
+    Json(json!({ "status": "success", "message": message, "data": data }))
+}

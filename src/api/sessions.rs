@@ -1,0 +1,90 @@
+//! Creating, finding, reading, listing and deleting sessions.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::extract::{DocId, JsonObject, QueryPairs};
+use super::success;
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::session::validation::{InvalidInput, ListQuery, NewSession};
+
+/// `POST /`: 409 `conflict` (with the existing `sessionDocId`) if the user has this sessionId.
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    let new = NewSession::parse(&body, state.sessions.limits())?;
+    let id = state.sessions.create(&user.uid, new).await?;
+    Ok(success("Session created", json!({ "sessionDocId": id })))
+}
+
+/// `POST /find-or-create`: atomic; `created` says whether this call made the session.
+pub async fn find_or_create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    let new = NewSession::parse(&body, state.sessions.limits())?;
+    let (id, created) = state.sessions.find_or_create(&user.uid, new).await?;
+    Ok(success(
+        "OK",
+        json!({ "sessionDocId": id, "created": created }),
+    ))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    user: AuthUser,
+    DocId(id): DocId,
+) -> Result<Json<Value>, ApiError> {
+    let session = state.sessions.get(&user.uid, &id).await?;
+    Ok(success("OK", json!({ "session": session.to_json() })))
+}
+
+/// `GET /by-image-url?imageUrl=U`: restore from any image of the session.
+pub async fn by_image_url(
+    State(state): State<AppState>,
+    user: AuthUser,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    let url = pairs
+        .iter()
+        .find(|(key, _)| key == "imageUrl")
+        .map(|(_, value)| value.as_str())
+        .filter(|url| !url.is_empty())
+        .ok_or_else(|| InvalidInput::new("imageUrl", "imageUrl is required"))?;
+    if url.chars().count() > state.sessions.limits().max_url_chars {
+        return Err(ApiError::NotFound);
+    }
+    let session = state.sessions.find_by_image_url(&user.uid, url).await?;
+    Ok(success("OK", json!({ "session": session.to_json() })))
+}
+
+/// `GET /?limit&cursor&status`: `nextCursor` only when more sessions remain.
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    let query = ListQuery::parse(&pairs, &user.uid)?;
+    let page = state.sessions.list(&user.uid, &query).await?;
+    let sessions: Vec<Value> = page.sessions.iter().map(|s| s.to_json()).collect();
+    let mut data = json!({ "sessions": sessions });
+    if let Some(next) = page.next {
+        data["nextCursor"] = Value::String(next.encode(&user.uid));
+    }
+    Ok(success("OK", data))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    DocId(id): DocId,
+) -> Result<Json<Value>, ApiError> {
+    state.sessions.delete(&user.uid, &id).await?;
+    Ok(success("Session deleted", json!({})))
+}

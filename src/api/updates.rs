@@ -1,0 +1,40 @@
+//! Completing a session and changing its whitelisted fields.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::extract::{DocId, JsonObject};
+use super::success;
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::session::validation::{parse_completion, parse_update};
+
+/// `PATCH /:id/complete`: completing a completed session again (without a new `completedAt`)
+/// changes nothing.
+pub async fn complete(
+    State(state): State<AppState>,
+    user: AuthUser,
+    DocId(id): DocId,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    let completed_at = parse_completion(&body)?;
+    let seq = state
+        .sessions
+        .complete(&user.uid, &id, completed_at)
+        .await?;
+    Ok(success("Session completed", json!({ "seq": seq })))
+}
+
+/// `PATCH /:id`: only `status`, `completedAt`, `model`, `frameSize` and `style`.
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    DocId(id): DocId,
+    JsonObject(body): JsonObject,
+) -> Result<Json<Value>, ApiError> {
+    let changes = parse_update(&body, state.sessions.limits())?;
+    let seq = state.sessions.update(&user.uid, &id, changes).await?;
+    Ok(success("Session updated", json!({ "seq": seq })))
+}

@@ -1,0 +1,88 @@
+//! Builds the server from its configuration and runs it on a listener it is given, so the
+//! binary and the tests start it the same way (tests bind port 0).
+//!
+//! Shutdown order: the `shutdown` future resolves → the listener stops accepting → requests in
+//! flight finish (their writes are committed by the session actors before they are answered)
+//! → `run` returns.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::FromRef;
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+
+use crate::auth::{self, TokenVerifier};
+use crate::config::{ServeConfig, StoreKind};
+use crate::session::Sessions;
+use crate::store::SessionStore;
+use crate::store::sqlite::{SqliteOptions, SqliteStore};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub sessions: Sessions,
+    pub verifier: Arc<TokenVerifier>,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.verifier)
+    }
+}
+
+/// A server ready to run: its store opened and its secret loaded.
+pub struct Server {
+    state: AppState,
+}
+
+impl Server {
+    pub fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let data_dir = &config.secret.data_dir;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+        let secret = auth::load_secret(data_dir, config.secret.jwt_secret.as_deref())
+            .with_context(|| format!("cannot read or create {}/jwt-secret", data_dir.display()))?;
+        let store: Arc<dyn SessionStore> = match config.store {
+            StoreKind::Sqlite => {
+                let path = data_dir.join("sessions.sqlite3");
+                let options = SqliteOptions {
+                    synchronous: config.sqlite_synchronous,
+                    readers: config.sqlite_readers,
+                };
+                let store = SqliteStore::open(&path, &options)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                Arc::new(store)
+            }
+        };
+        Ok(Self {
+            state: AppState {
+                sessions: Sessions::new(store, config.actor_settings()),
+                verifier: Arc::new(TokenVerifier::hs256(&secret)),
+            },
+        })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves and the requests in flight have been answered.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        // Small writes (a reply, an event) must not wait for Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "cannot set TCP_NODELAY");
+            }
+        });
+        let router = crate::api::router(self.state);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,168 @@
+//! The command line (SPEC §2). Every setting is a flag and a `LIVECHAT_*` environment
+//! variable; flags win over the environment, which wins over the defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::session::ActorSettings;
+use crate::session::validation::Limits;
+use crate::store::sqlite::Synchronous;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "livechat-sessions",
+    version,
+    about = "Real-time session server for live image-editing chats",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Without a subcommand, `serve` runs with these settings.
+    #[command(flatten)]
+    pub serve: ServeConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeConfig),
+    /// Print a signed token for a user, accepted by `serve` on the same data dir or secret.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// An embedded SQLite file under the data dir.
+    Sqlite,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "LIVECHAT_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+
+    #[command(flatten)]
+    pub secret: SecretArgs,
+
+    /// Where sessions are stored.
+    #[arg(long, env = "LIVECHAT_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    pub store: StoreKind,
+
+    /// SQLite durability: `normal` survives a process crash, `full` also a power loss.
+    #[arg(long, env = "LIVECHAT_SQLITE_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Normal)]
+    pub sqlite_synchronous: Synchronous,
+
+    /// SQLite read connections.
+    #[arg(long, env = "LIVECHAT_SQLITE_READERS", default_value_t = 4)]
+    pub sqlite_readers: usize,
+
+    /// Seconds without a command after which a session's actor leaves memory.
+    #[arg(long, env = "LIVECHAT_ACTOR_IDLE_SECS", default_value_t = 60)]
+    pub actor_idle_secs: u64,
+
+    /// Commands queued per session before senders wait.
+    #[arg(long, env = "LIVECHAT_ACTOR_MAILBOX", default_value_t = 1024)]
+    pub actor_mailbox: usize,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Where the HS256 secret comes from; shared by `serve` and `token`.
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    /// Data directory (the SQLite file and the generated JWT secret live here).
+    #[arg(long, env = "LIVECHAT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// HS256 secret for tokens; when unset, one is generated into DATA_DIR/jwt-secret.
+    #[arg(long, env = "LIVECHAT_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The user the token is for (its `sub`).
+    #[arg(long)]
+    pub uid: String,
+
+    /// Seconds until the token expires.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u64,
+
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest request body, in bytes.
+    #[arg(long, env = "LIVECHAT_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Longest prompt, in characters.
+    #[arg(long, env = "LIVECHAT_MAX_PROMPT_CHARS", default_value_t = 10_000)]
+    pub max_prompt_chars: usize,
+
+    /// Most images in one message.
+    #[arg(long, env = "LIVECHAT_MAX_IMAGES_PER_MESSAGE", default_value_t = 64)]
+    pub max_images_per_message: usize,
+
+    /// Longest URL or storage path, in characters.
+    #[arg(long, env = "LIVECHAT_MAX_URL_CHARS", default_value_t = 2_048)]
+    pub max_url_chars: usize,
+
+    /// Longest id, model, style or frameSize, in characters.
+    #[arg(long, env = "LIVECHAT_MAX_FIELD_CHARS", default_value_t = 128)]
+    pub max_field_chars: usize,
+
+    /// Most images in one session (then appends get 409 session_full).
+    #[arg(
+        long,
+        env = "LIVECHAT_MAX_IMAGES_PER_SESSION",
+        default_value_t = 10_000
+    )]
+    pub max_images_per_session: u32,
+}
+
+impl From<&LimitArgs> for Limits {
+    fn from(args: &LimitArgs) -> Self {
+        Limits {
+            max_body_bytes: args.max_body_bytes,
+            max_prompt_chars: args.max_prompt_chars,
+            max_images_per_message: args.max_images_per_message,
+            max_url_chars: args.max_url_chars,
+            max_field_chars: args.max_field_chars,
+            max_images_per_session: args.max_images_per_session,
+        }
+    }
+}
+
+impl ServeConfig {
+    /// The settings `serve` would run with given no flags (defaults, then `LIVECHAT_*`
+    /// variables), on `data_dir`. Tests start from this.
+    pub fn defaults(data_dir: PathBuf) -> Self {
+        let mut config = Cli::parse_from(["livechat-sessions", "serve"])
+            .command
+            .and_then(|c| match c {
+                Command::Serve(config) => Some(config),
+                Command::Token(_) => None,
+            })
+            .unwrap_or_else(|| unreachable!("`serve` parses to Command::Serve"));
+        config.secret.data_dir = data_dir;
+        config
+    }
+
+    pub fn actor_settings(&self) -> ActorSettings {
+        ActorSettings {
+            limits: Limits::from(&self.limits),
+            idle_timeout: Duration::from_secs(self.actor_idle_secs.max(1)),
+            mailbox: self.actor_mailbox.max(1),
+            send_timeout: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! livechat-sessions: the session backend of a live image-editing chat.
+//!
+//! Data flows one way:
+//!
+//! - [`api`] (HTTP transport) parses requests into domain values and calls the domain;
+//! - [`session`] is the domain: the session model, input validation, and one actor per live
+//!   session that serializes its writes and commits them in groups;
+//! - [`store`] persists sessions behind the [`store::SessionStore`] trait (SQLite today).
+//!
+//! [`app`] wires these together from a [`config::ServeConfig`] and runs the server on a listener
+//! it is given, so the binary and the tests start it the same way. [`auth`] verifies and issues
+//! the JWTs that every route requires.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod session;
+pub mod store;

@@ -1,0 +1,249 @@
+//! The domain: sessions, their validation, and one actor per live session that serializes its
+//! writes. Knows nothing of HTTP or WebSockets; transports call [`Sessions`].
+
+mod actor;
+mod handle;
+pub mod model;
+mod registry;
+pub mod state;
+pub mod time;
+pub mod validation;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+use crate::store::{Page, SessionStore, StoreError};
+use handle::SendError;
+use model::{FieldChanges, Session, SessionMeta, Status};
+use registry::SessionRegistry;
+use state::{Op, Outcome};
+use time::Timestamp;
+use validation::{InvalidInput, Limits, ListQuery, NewMessage, NewSession};
+
+/// Why a session operation was refused or failed. Transports map each to their own error.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// Unknown, deleted, or another user's: indistinguishable by design.
+    #[error("session not found")]
+    NotFound,
+    #[error("the user already has a session with this sessionId")]
+    Conflict { existing_id: String },
+    #[error("the session holds its maximum of {max} images")]
+    SessionFull { max: u32 },
+    /// The store failed or the session is overloaded; the request may be retried.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for SessionError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => SessionError::NotFound,
+            StoreError::DuplicateSession { existing_id } => SessionError::Conflict { existing_id },
+            StoreError::SeqMismatch => {
+                SessionError::Unavailable("the session kept changing concurrently".into())
+            }
+            StoreError::Unavailable(cause) => SessionError::Unavailable(cause),
+        }
+    }
+}
+
+/// How actors behave; one value shared by all of them.
+#[derive(Debug, Clone)]
+pub struct ActorSettings {
+    pub limits: Limits,
+    /// An actor with no command for this long stops; the next command starts a new one.
+    pub idle_timeout: Duration,
+    /// Commands queued per actor before senders wait.
+    pub mailbox: usize,
+    /// How long a sender waits for room in a full mailbox before giving up with `Unavailable`.
+    pub send_timeout: Duration,
+}
+
+/// A 20-character alphanumeric id, as Firestore generates them.
+pub fn new_id() -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect()
+}
+
+/// The answer to an append: the message's id, its images' orders, and the session's `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    pub message_id: String,
+    pub orders: Vec<u32>,
+    pub seq: u64,
+}
+
+/// Entry point of the domain for every transport. Writes to a session go through its actor;
+/// creation and reads go to the store directly (they see only committed data).
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    registry: SessionRegistry,
+    settings: Arc<ActorSettings>,
+}
+
+/// Attempts at reaching a session's actor when the one found had just stopped.
+const SEND_ATTEMPTS: usize = 3;
+
+impl Sessions {
+    pub fn new(store: Arc<dyn SessionStore>, settings: ActorSettings) -> Self {
+        let settings = Arc::new(settings);
+        Self {
+            registry: SessionRegistry::new(Arc::clone(&store), Arc::clone(&settings)),
+            store,
+            settings,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.settings.limits
+    }
+
+    /// Number of actors currently in memory.
+    pub fn live_actors(&self) -> usize {
+        self.registry.len()
+    }
+
+    fn new_meta(uid: &str, new: NewSession) -> SessionMeta {
+        let now = Timestamp::now();
+        SessionMeta {
+            id: new_id(),
+            session_id: new.session_id,
+            uid: uid.to_owned(),
+            model: new.model,
+            frame_size: new.frame_size,
+            style: new.style,
+            status: Status::Active,
+            started_at: new.started_at.unwrap_or(now),
+            completed_at: None,
+            created_at: now,
+            updated_at: now,
+            seq: 0,
+            total_images: 0,
+        }
+    }
+
+    /// Creates a session; `Conflict` if the user already has its `sessionId`.
+    pub async fn create(&self, uid: &str, new: NewSession) -> Result<String, SessionError> {
+        let meta = Self::new_meta(uid, new);
+        self.store.create(&meta).await?;
+        Ok(meta.id)
+    }
+
+    /// The user's session with this `sessionId`, created if absent; the flag says which.
+    pub async fn find_or_create(
+        &self,
+        uid: &str,
+        new: NewSession,
+    ) -> Result<(String, bool), SessionError> {
+        Ok(self.store.find_or_create(&Self::new_meta(uid, new)).await?)
+    }
+
+    pub async fn get(&self, uid: &str, id: &str) -> Result<Session, SessionError> {
+        match self.store.load(id).await? {
+            Some(session) if session.meta.uid == uid => Ok(session),
+            _ => Err(SessionError::NotFound),
+        }
+    }
+
+    pub async fn find_by_image_url(&self, uid: &str, url: &str) -> Result<Session, SessionError> {
+        self.store
+            .find_by_image_url(uid, url)
+            .await?
+            .ok_or(SessionError::NotFound)
+    }
+
+    pub async fn list(&self, uid: &str, query: &ListQuery) -> Result<Page, SessionError> {
+        Ok(self.store.list(uid, query).await?)
+    }
+
+    pub async fn append_message(
+        &self,
+        uid: &str,
+        id: &str,
+        message: NewMessage,
+    ) -> Result<Appended, SessionError> {
+        match self.write(uid, id, Op::Append(message)).await? {
+            Outcome::Appended {
+                message_id,
+                orders,
+                seq,
+            } => Ok(Appended {
+                message_id,
+                orders,
+                seq,
+            }),
+            Outcome::Updated { .. } => Err(SessionError::Unavailable(
+                "append answered as an update".into(),
+            )),
+        }
+    }
+
+    /// Marks the session completed; returns its `seq`.
+    pub async fn complete(
+        &self,
+        uid: &str,
+        id: &str,
+        completed_at: Option<Timestamp>,
+    ) -> Result<u64, SessionError> {
+        let outcome = self.write(uid, id, Op::Complete { completed_at }).await?;
+        Ok(outcome_seq(&outcome))
+    }
+
+    /// Applies a `PATCH`; returns the session's `seq`.
+    pub async fn update(
+        &self,
+        uid: &str,
+        id: &str,
+        changes: FieldChanges,
+    ) -> Result<u64, SessionError> {
+        let outcome = self.write(uid, id, Op::Update(changes)).await?;
+        Ok(outcome_seq(&outcome))
+    }
+
+    pub async fn delete(&self, uid: &str, id: &str) -> Result<(), SessionError> {
+        for _ in 0..SEND_ATTEMPTS {
+            let handle = self.registry.handle(id);
+            match handle.delete(uid, self.settings.send_timeout).await {
+                Err(SendError::Stopped) => self.registry.forget(id, &handle),
+                Err(SendError::Failed(err)) => return Err(err),
+                Ok(()) => return Ok(()),
+            }
+        }
+        Err(actor_unreachable())
+    }
+
+    async fn write(&self, uid: &str, id: &str, op: Op) -> Result<Outcome, SessionError> {
+        for _ in 0..SEND_ATTEMPTS {
+            let handle = self.registry.handle(id);
+            match handle
+                .write(uid, op.clone(), self.settings.send_timeout)
+                .await
+            {
+                Err(SendError::Stopped) => self.registry.forget(id, &handle),
+                Err(SendError::Failed(err)) => return Err(err),
+                Ok(outcome) => return Ok(outcome),
+            }
+        }
+        Err(actor_unreachable())
+    }
+}
+
+fn outcome_seq(outcome: &Outcome) -> u64 {
+    match outcome {
+        Outcome::Appended { seq, .. } | Outcome::Updated { seq } => *seq,
+    }
+}
+
+fn actor_unreachable() -> SessionError {
+    SessionError::Unavailable("the session's actor kept stopping".into())
+}

@@ -1,0 +1,222 @@
+//! The session as the product knows it: messages in order, each with its images, every image
+//! numbered by a session-wide `order` (1, 2, 3, …), and a `seq` that counts committed changes.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Completed,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "active" => Some(Status::Active),
+            "completed" => Some(Status::Completed),
+            "failed" => Some(Status::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Everything about a session but its messages: what a list row or a commit's header holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionMeta {
+    /// The server-generated document id (`sessionDocId`), unique across users.
+    pub id: String,
+    /// The client-chosen id, unique per user.
+    pub session_id: String,
+    pub uid: String,
+    pub model: String,
+    pub frame_size: Option<String>,
+    pub style: Option<String>,
+    pub status: Status,
+    pub started_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Number of committed changes; a new session has 0.
+    pub seq: u64,
+    pub total_images: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub meta: SessionMeta,
+    /// In the order they were added; each message's images sorted by `order`.
+    pub messages: Vec<Message>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub id: String,
+    pub prompt: String,
+    pub timestamp: Timestamp,
+    pub images: Vec<Image>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    pub id: String,
+    pub url: String,
+    pub storage_path: Option<String>,
+    pub original_url: Option<String>,
+    pub firebase_url: Option<String>,
+    pub order: u32,
+}
+
+impl Image {
+    /// The distinct URLs under which this image can be restored.
+    pub fn lookup_urls(&self) -> impl Iterator<Item = &str> {
+        let url = self.url.as_str();
+        let original = self.original_url.as_deref().filter(|u| *u != url);
+        let firebase = self
+            .firebase_url
+            .as_deref()
+            .filter(|u| *u != url && Some(*u) != original);
+        std::iter::once(url).chain(original).chain(firebase)
+    }
+}
+
+/// The fields a `session.update` (or completion) may change, with their new values.
+/// `Some(None)` clears an optional field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldChanges {
+    pub status: Option<Status>,
+    pub completed_at: Option<Option<Timestamp>>,
+    pub model: Option<String>,
+    pub frame_size: Option<Option<String>>,
+    pub style: Option<Option<String>>,
+}
+
+impl FieldChanges {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut out = serde_json::Map::new();
+        if let Some(status) = self.status {
+            out.insert("status".into(), json!(status));
+        }
+        if let Some(completed_at) = self.completed_at {
+            out.insert("completedAt".into(), json!(completed_at));
+        }
+        if let Some(model) = &self.model {
+            out.insert("model".into(), json!(model));
+        }
+        if let Some(frame_size) = &self.frame_size {
+            out.insert("frameSize".into(), json!(frame_size));
+        }
+        if let Some(style) = &self.style {
+            out.insert("style".into(), json!(style));
+        }
+        Value::Object(out)
+    }
+}
+
+/// One committed change to a session. Each carries the `seq` it produced; a commit holds one or
+/// more consecutive events. Appending to a completed or failed session reactivates it as part of
+/// the same event (the session's metadata after the commit says so).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    MessageAdded {
+        seq: u64,
+        message: Message,
+    },
+    ImageAdded {
+        seq: u64,
+        message_id: String,
+        image: Image,
+    },
+    SessionUpdated {
+        seq: u64,
+        changes: FieldChanges,
+    },
+}
+
+impl SessionEvent {
+    pub fn seq(&self) -> u64 {
+        match self {
+            SessionEvent::MessageAdded { seq, .. }
+            | SessionEvent::ImageAdded { seq, .. }
+            | SessionEvent::SessionUpdated { seq, .. } => *seq,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FlatImage<'a> {
+    #[serde(flatten)]
+    image: &'a Image,
+    prompt: &'a str,
+    timestamp: Timestamp,
+    message_id: &'a str,
+}
+
+impl Session {
+    /// The session object every route returns (SPEC §3): nested `messages[].images`, the
+    /// flattened `images` the web client reads, `imageUrls` and `imageOrderMap`.
+    pub fn to_json(&self) -> Value {
+        let meta = &self.meta;
+        let mut flat: Vec<FlatImage<'_>> = self
+            .messages
+            .iter()
+            .flat_map(|m| {
+                m.images.iter().map(move |image| FlatImage {
+                    image,
+                    prompt: &m.prompt,
+                    timestamp: m.timestamp,
+                    message_id: &m.id,
+                })
+            })
+            .collect();
+        flat.sort_by_key(|f| f.image.order);
+        let image_urls: Vec<&str> = flat.iter().map(|f| f.image.url.as_str()).collect();
+        let image_order_map: BTreeMap<&str, u32> = flat
+            .iter()
+            .map(|f| (f.image.url.as_str(), f.image.order))
+            .collect();
+
+        let mut out = json!({
+            "id": meta.id,
+            "sessionId": meta.session_id,
+            "uid": meta.uid,
+            "model": meta.model,
+            "frameSize": meta.frame_size,
+            "style": meta.style,
+            "status": meta.status,
+            "startedAt": meta.started_at,
+            "createdAt": meta.created_at,
+            "updatedAt": meta.updated_at,
+            "messages": self.messages,
+            "images": flat,
+            "imageUrls": image_urls,
+            "imageOrderMap": image_order_map,
+            "totalImages": meta.total_images,
+            "seq": meta.seq,
+        });
+        if let (Some(completed_at), Some(obj)) = (meta.completed_at, out.as_object_mut()) {
+            obj.insert("completedAt".into(), json!(completed_at));
+        }
+        out
+    }
+}

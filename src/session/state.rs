@@ -1,0 +1,293 @@
+//! A session's state as its actor holds it, and the rules that turn a command into a change:
+//! order numbering, idempotent retries, reactivation, status transitions, limits.
+//!
+//! `apply` mutates the state and returns the event to commit; the actor commits the events of a
+//! whole group at once and, should that fail, reloads the state from the store.
+
+use std::collections::HashMap;
+
+use super::model::{FieldChanges, Image, Message, Session, SessionEvent, SessionMeta, Status};
+use super::time::Timestamp;
+use super::validation::{InvalidInput, Limits, NewMessage};
+use super::{SessionError, new_id};
+
+/// A write the actor applies.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Append(NewMessage),
+    Complete { completed_at: Option<Timestamp> },
+    Update(FieldChanges),
+}
+
+/// What a write answers once committed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Appended {
+        message_id: String,
+        orders: Vec<u32>,
+        seq: u64,
+    },
+    Updated {
+        seq: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ImageRef {
+    order: u32,
+    message: usize,
+}
+
+pub struct SessionState {
+    session: Session,
+    /// Lookups that make retries cheap to recognise, kept in step with `session`.
+    image_ids: HashMap<String, ImageRef>,
+    image_urls: HashMap<String, ImageRef>,
+    message_ids: HashMap<String, usize>,
+}
+
+impl SessionState {
+    pub fn new(session: Session) -> Self {
+        let mut state = Self {
+            session: Session {
+                meta: session.meta,
+                messages: Vec::with_capacity(session.messages.len()),
+            },
+            image_ids: HashMap::new(),
+            image_urls: HashMap::new(),
+            message_ids: HashMap::new(),
+        };
+        for message in session.messages {
+            state.push_message(message);
+        }
+        state
+    }
+
+    pub fn meta(&self) -> &SessionMeta {
+        &self.session.meta
+    }
+
+    fn push_message(&mut self, message: Message) {
+        let index = self.session.messages.len();
+        self.message_ids.insert(message.id.clone(), index);
+        for image in &message.images {
+            self.index_image(image, index);
+        }
+        self.session.messages.push(message);
+    }
+
+    fn index_image(&mut self, image: &Image, message: usize) {
+        let at = ImageRef {
+            order: image.order,
+            message,
+        };
+        self.image_ids.insert(image.id.clone(), at);
+        self.image_urls.insert(image.url.clone(), at);
+    }
+
+    fn existing_image(&self, id: Option<&str>, url: &str) -> Option<ImageRef> {
+        id.and_then(|id| self.image_ids.get(id))
+            .or_else(|| self.image_urls.get(url))
+            .copied()
+    }
+
+    /// Applies one write. `Ok((outcome, None))` is a retry or a no-op: nothing to commit.
+    pub fn apply(
+        &mut self,
+        op: &Op,
+        now: Timestamp,
+        limits: &Limits,
+    ) -> Result<(Outcome, Option<SessionEvent>), SessionError> {
+        match op {
+            Op::Append(message) => self.append(message, now, limits),
+            Op::Complete { completed_at } => {
+                let meta = &self.session.meta;
+                let unchanged = meta.status == Status::Completed
+                    && completed_at.is_none_or(|at| meta.completed_at == Some(at));
+                let changes = if unchanged {
+                    FieldChanges::default()
+                } else {
+                    FieldChanges {
+                        status: Some(Status::Completed),
+                        completed_at: Some(Some(completed_at.unwrap_or(now))),
+                        ..FieldChanges::default()
+                    }
+                };
+                Ok(self.change_fields(changes, now))
+            }
+            Op::Update(requested) => {
+                let changes = self.resolve_update(requested, now)?;
+                Ok(self.change_fields(changes, now))
+            }
+        }
+    }
+
+    fn append(
+        &mut self,
+        new: &NewMessage,
+        now: Timestamp,
+        limits: &Limits,
+    ) -> Result<(Outcome, Option<SessionEvent>), SessionError> {
+        let seq = self.session.meta.seq;
+        if let Some(&index) = new
+            .message_id
+            .as_ref()
+            .and_then(|id| self.message_ids.get(id))
+        {
+            let message = &self.session.messages[index];
+            let orders = message.images.iter().map(|i| i.order).collect();
+            return Ok((self.appended(message.id.clone(), orders, seq), None));
+        }
+
+        let mut fresh = Vec::with_capacity(new.images.len());
+        let mut existing = Vec::new();
+        for image in &new.images {
+            let seen_in_request = fresh.iter().any(|f: &&super::validation::NewImage| {
+                f.url == image.url || (image.id.is_some() && f.id == image.id)
+            });
+            match self.existing_image(image.id.as_deref(), &image.url) {
+                Some(at) => existing.push(at),
+                None if !seen_in_request => fresh.push(image),
+                None => {}
+            }
+        }
+        if fresh.is_empty() && !existing.is_empty() {
+            let message_id = self.session.messages[existing[0].message].id.clone();
+            let mut orders: Vec<u32> = Vec::with_capacity(existing.len());
+            for at in existing {
+                if !orders.contains(&at.order) {
+                    orders.push(at.order);
+                }
+            }
+            return Ok((self.appended(message_id, orders, seq), None));
+        }
+
+        let meta = &mut self.session.meta;
+        if meta.total_images as usize + fresh.len() > limits.max_images_per_session as usize {
+            return Err(SessionError::SessionFull {
+                max: limits.max_images_per_session,
+            });
+        }
+        let first_order = meta.total_images + 1;
+        let images: Vec<Image> = fresh
+            .into_iter()
+            .zip(first_order..)
+            .map(|(image, order)| Image {
+                id: image.id.clone().unwrap_or_else(new_id),
+                url: image.url.clone(),
+                storage_path: image.storage_path.clone(),
+                original_url: image.original_url.clone(),
+                firebase_url: image.firebase_url.clone(),
+                order,
+            })
+            .collect();
+        let orders: Vec<u32> = images.iter().map(|i| i.order).collect();
+        meta.total_images += images.len() as u32;
+        meta.status = Status::Active;
+        meta.completed_at = None;
+        let seq = self.touch(now);
+        let message = Message {
+            id: new.message_id.clone().unwrap_or_else(new_id),
+            prompt: new.prompt.clone(),
+            timestamp: new.timestamp.unwrap_or(now),
+            images,
+        };
+        self.push_message(message.clone());
+        let outcome = self.appended(message.id.clone(), orders, seq);
+        Ok((outcome, Some(SessionEvent::MessageAdded { seq, message })))
+    }
+
+    fn appended(&self, message_id: String, orders: Vec<u32>, seq: u64) -> Outcome {
+        Outcome::Appended {
+            message_id,
+            orders,
+            seq,
+        }
+    }
+
+    /// Turns a `PATCH` into the changes it really makes, enforcing the status rules: an active
+    /// session has no `completedAt`; a completed one always has one.
+    fn resolve_update(
+        &self,
+        requested: &FieldChanges,
+        now: Timestamp,
+    ) -> Result<FieldChanges, SessionError> {
+        let meta = &self.session.meta;
+        let status = requested.status.unwrap_or(meta.status);
+        let completed_at = match (status, requested.completed_at) {
+            (Status::Active, Some(Some(_))) => {
+                return Err(invalid(
+                    "completedAt",
+                    "an active session has no completedAt",
+                ));
+            }
+            (Status::Active, _) => None,
+            (Status::Completed, Some(None)) => {
+                return Err(invalid(
+                    "completedAt",
+                    "a completed session needs a completedAt",
+                ));
+            }
+            (Status::Completed, Some(Some(at))) => Some(at),
+            (Status::Completed, None) => Some(meta.completed_at.unwrap_or(now)),
+            (Status::Failed, Some(at)) => at,
+            (Status::Failed, None) => meta.completed_at,
+        };
+        let differs = |new: &Option<String>, old: &Option<String>| new != old;
+        Ok(FieldChanges {
+            status: Some(status).filter(|s| *s != meta.status),
+            completed_at: Some(completed_at).filter(|c| *c != meta.completed_at),
+            model: requested.model.clone().filter(|m| *m != meta.model),
+            frame_size: requested
+                .frame_size
+                .clone()
+                .filter(|f| differs(f, &meta.frame_size)),
+            style: requested.style.clone().filter(|s| differs(s, &meta.style)),
+        })
+    }
+
+    fn change_fields(
+        &mut self,
+        changes: FieldChanges,
+        now: Timestamp,
+    ) -> (Outcome, Option<SessionEvent>) {
+        if changes.is_empty() {
+            let seq = self.session.meta.seq;
+            return (Outcome::Updated { seq }, None);
+        }
+        let meta = &mut self.session.meta;
+        if let Some(status) = changes.status {
+            meta.status = status;
+        }
+        if let Some(completed_at) = changes.completed_at {
+            meta.completed_at = completed_at;
+        }
+        if let Some(model) = &changes.model {
+            meta.model = model.clone();
+        }
+        if let Some(frame_size) = &changes.frame_size {
+            meta.frame_size = frame_size.clone();
+        }
+        if let Some(style) = &changes.style {
+            meta.style = style.clone();
+        }
+        let seq = self.touch(now);
+        (
+            Outcome::Updated { seq },
+            Some(SessionEvent::SessionUpdated { seq, changes }),
+        )
+    }
+
+    /// Counts one change: the next `seq`, and `updatedAt` moved forward (never backward, even
+    /// if the clock steps back).
+    fn touch(&mut self, now: Timestamp) -> u64 {
+        let meta = &mut self.session.meta;
+        meta.seq += 1;
+        meta.updated_at = meta.updated_at.max(now);
+        meta.seq
+    }
+}
+
+fn invalid(field: &str, message: &str) -> SessionError {
+    SessionError::Invalid(InvalidInput::new(field, message))
+}

@@ -1,0 +1,73 @@
+//! Persistence of sessions behind one trait, so the embedded SQLite store and the production
+//! store serve the same API and pass the same tests.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::session::model::{Session, SessionEvent, SessionMeta};
+use crate::session::validation::{ListPosition, ListQuery};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("session not found")]
+    NotFound,
+    /// The user already has a session with this `sessionId`.
+    #[error("the user already has this sessionId (document {existing_id})")]
+    DuplicateSession { existing_id: String },
+    /// The session's `seq` is no longer the one the commit was computed from: another writer
+    /// committed first. The caller reloads and retries.
+    #[error("session changed concurrently")]
+    SeqMismatch,
+    /// The store failed or did not answer in time; the operation may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A group of consecutive changes to one session, committed atomically.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// The `seq` the changes were computed from; the commit fails with
+    /// [`StoreError::SeqMismatch`] unless the stored session still has it.
+    pub expected_seq: u64,
+    /// The session's metadata after the changes (its `seq` is that of the last event).
+    pub meta: SessionMeta,
+    /// The changes, in `seq` order, numbered `expected_seq + 1 ..= meta.seq`.
+    pub events: Vec<SessionEvent>,
+}
+
+/// One page of a user's sessions and where the next page starts.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub sessions: Vec<Session>,
+    pub next: Option<ListPosition>,
+}
+
+/// The contract every store keeps. Reads see only committed data; writes are durable once they
+/// return `Ok`.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new session (`seq` 0, no messages). Fails with
+    /// [`StoreError::DuplicateSession`] if its user already has its `sessionId`.
+    async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError>;
+
+    /// Returns the id of the user's session with `meta.session_id`, creating it from `meta` if
+    /// there is none; atomic under any concurrency. The flag says whether it was created.
+    async fn find_or_create(&self, meta: &SessionMeta) -> Result<(String, bool), StoreError>;
+
+    /// The whole session, whoever owns it.
+    async fn load(&self, id: &str) -> Result<Option<Session>, StoreError>;
+
+    /// The user's most recently updated session holding an image whose `url`, `originalUrl`
+    /// or `firebaseUrl` is exactly `url`.
+    async fn find_by_image_url(&self, uid: &str, url: &str) -> Result<Option<Session>, StoreError>;
+
+    /// The user's sessions, `updatedAt` descending, ties broken by id descending.
+    async fn list(&self, uid: &str, query: &ListQuery) -> Result<Page, StoreError>;
+
+    /// Applies a group of changes if the stored `seq` is still `commit.expected_seq`.
+    async fn commit(&self, commit: &Commit) -> Result<(), StoreError>;
+
+    /// Deletes the session, its messages, images and image lookups.
+    async fn delete(&self, id: &str) -> Result<(), StoreError>;
+}
