@@ -1,4 +1,4 @@
-//! The command line (SPEC §2). Every setting is a flag and a `LIVECHAT_*` environment
+//! The command line. Every setting is a flag and a `LIVECHAT_*` environment
 //! variable; flags win over the environment, which wins over the defaults.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! The REST transport (SPEC §3): routes, request extraction, and the success envelope. Handlers
+//! The REST transport (described in `protocol/openapi.yaml`): routes, request extraction, and the success envelope. Handlers
 //! parse input into domain values, call [`crate::session::Sessions`], and shape the answer.
 
 mod extract;

@@ -173,7 +173,7 @@ struct FlatImage<'a> {
 }
 
 impl Session {
-    /// The session object every route returns (SPEC §3): nested `messages[].images`, the
+    /// The session object every route returns: nested `messages[].images`, the
     /// flattened `images` the web client reads, `imageUrls` and `imageOrderMap`.
     pub fn to_json(&self) -> Value {
         let meta = &self.meta;

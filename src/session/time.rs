@@ -1,7 +1,7 @@
 //! Timestamps as the API speaks them: RFC 3339 UTC with milliseconds on output, any RFC 3339 on
 //! input, stored as milliseconds since the Unix epoch.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
 /// A point in time with millisecond precision (sub-millisecond input is truncated).
@@ -21,11 +21,13 @@ impl Timestamp {
         self.0
     }
 
-    /// Parses any RFC 3339 timestamp (`2025-01-15T10:00:00Z`, `…+02:00`, `….123456Z`).
+    /// Parses any RFC 3339 timestamp (`2025-01-15T10:00:00Z`, `…+02:00`, `….123456Z`) whose
+    /// UTC year has four digits, so that it can be written back in the same form.
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|t| Self(t.timestamp_millis()))
+        let parsed = DateTime::parse_from_rfc3339(text).ok()?.with_timezone(&Utc);
+        (0..=9999)
+            .contains(&parsed.year())
+            .then(|| Self(parsed.timestamp_millis()))
     }
 
     /// `2025-01-15T10:00:00.000Z`.

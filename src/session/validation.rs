@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::model::{FieldChanges, Status};
 use super::time::Timestamp;
 
-/// Input limits; each is configurable (SPEC §3 gives the defaults).
+/// Input limits; each is configurable (see `serve --help`).
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_body_bytes: usize,

@@ -33,8 +33,11 @@ fn meta(id: &str, uid: &str, session_id: &str) -> SessionMeta {
 
 fn plan(conn: &Connection, sql: &str) -> String {
     let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let unbound = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
     let details: Vec<String> = stmt
-        .query_map([], |row| row.get::<_, String>(3))
+        .query_map(rusqlite::params_from_iter(unbound), |row| {
+            row.get::<_, String>(3)
+        })
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();

@@ -1,0 +1,308 @@
+//! Starting the server for a test, talking to it, and checking what it answers.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use livechat_sessions::app::Server;
+use livechat_sessions::auth::TokenIssuer;
+use livechat_sessions::config::ServeConfig;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub secret: String,
+    pub server: livechat_sessions::app::AppState,
+    _data_dir: tempfile::TempDir,
+}
+
+/// An answer from the server: status and parsed JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// `data` of a success envelope; panics (with the body) on anything else.
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "expected success, got {self:#?}");
+        assert_eq!(self.body["status"], "success", "{self:#?}");
+        &self.body["data"]
+    }
+
+    /// Asserts an error envelope with this status and machine code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{self:#?}");
+        assert_eq!(self.body["status"], "error", "{self:#?}");
+        assert_eq!(self.body["data"]["code"], code, "{self:#?}");
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "an error says what is wrong: {self:#?}"
+        );
+    }
+
+    #[track_caller]
+    pub fn assert_invalid(&self, field: &str) {
+        self.assert_error(400, "invalid_argument");
+        assert_eq!(self.body["data"]["field"], field, "{self:#?}");
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the server in this process on port 0, with a fresh data dir and known secret.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let secret = livechat_sessions::session::new_id();
+    let mut config = ServeConfig::defaults(data_dir.path().to_path_buf());
+    config.secret.jwt_secret = Some(secret.clone());
+    configure(&mut config);
+    let server = Server::build(&config).expect("server builds");
+    let state = server.state().clone();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server.run(listener, std::future::pending()));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        secret,
+        server: state,
+        _data_dir: data_dir,
+    }
+}
+
+pub const BASE: &str = "/api/live-chat-sessions";
+
+impl TestApp {
+    pub fn token(&self, uid: &str) -> String {
+        TokenIssuer::hs256(self.secret.as_bytes())
+            .issue(uid, 3600)
+            .unwrap()
+    }
+
+    /// A request with `uid`'s token (or none), the body sent as `text/plain` like the web
+    /// client does. The reply is checked against the OpenAPI description.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        uid: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.address));
+        if let Some(uid) = uid {
+            request = request.bearer_auth(self.token(uid));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "text/plain;charset=UTF-8")
+                .body(body.to_string());
+        }
+        self.send(method, path, request).await
+    }
+
+    /// Sends a prepared request and checks the reply against the OpenAPI description.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Reply {
+        let response = request.send().await.expect("request reaches the server");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!("{method} {path} answered {status} with non-JSON {text:?}: {e}")
+        });
+        assert_ne!(status, 500, "{method} {path} answered 500: {body}");
+        openapi().check(&method, path, status, &body);
+        Reply { status, body }
+    }
+
+    pub async fn get(&self, path: &str, uid: &str) -> Reply {
+        self.call(Method::GET, path, Some(uid), None).await
+    }
+
+    pub async fn post(&self, path: &str, uid: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(uid), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, uid: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(uid), Some(body)).await
+    }
+
+    /// Creates a session for `uid` and returns its `sessionDocId`.
+    pub async fn create_session(&self, uid: &str, session_id: &str) -> String {
+        let reply = self
+            .post(
+                BASE,
+                uid,
+                json!({ "sessionId": session_id, "model": "flux-kontext-pro" }),
+            )
+            .await;
+        reply.ok()["sessionDocId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn append(&self, uid: &str, id: &str, body: Value) -> Reply {
+        self.post(&format!("{BASE}/{id}/messages"), uid, body).await
+    }
+
+    /// The session object, as `GET /:id` returns it.
+    pub async fn session(&self, uid: &str, id: &str) -> Value {
+        self.get(&format!("{BASE}/{id}"), uid).await.ok()["session"].clone()
+    }
+}
+
+/// One image for an append body.
+pub fn image(url: &str) -> Value {
+    json!({ "url": url })
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `protocol/openapi.yaml`, and the check that a response is one it describes.
+pub struct OpenApi {
+    doc: Value,
+    validators: std::sync::Mutex<HashMap<String, std::sync::Arc<jsonschema::Validator>>>,
+}
+
+pub fn openapi() -> &'static OpenApi {
+    static DOC: OnceLock<OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/protocol/openapi.yaml");
+        let text = std::fs::read_to_string(path).expect("protocol/openapi.yaml exists");
+        let doc: Value = serde_norway::from_str(&text).expect("openapi.yaml is valid YAML");
+        OpenApi {
+            doc,
+            validators: Default::default(),
+        }
+    })
+}
+
+impl OpenApi {
+    /// The path template (`/api/live-chat-sessions/{id}`) that a concrete path matches;
+    /// literal segments win over parameters.
+    fn template(&self, path: &str) -> Option<String> {
+        let path = path.split('?').next().unwrap_or(path);
+        let segments: Vec<&str> = path.split('/').collect();
+        let paths = self.doc["paths"].as_object()?;
+        paths
+            .keys()
+            .filter(|template| {
+                let parts: Vec<&str> = template.split('/').collect();
+                parts.len() == segments.len()
+                    && parts
+                        .iter()
+                        .zip(&segments)
+                        .all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+            })
+            .min_by_key(|template| template.matches('{').count())
+            .cloned()
+    }
+
+    fn resolve<'a>(&'a self, value: &'a Value) -> &'a Value {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(reference) => {
+                let pointer = reference.trim_start_matches('#');
+                self.resolve(
+                    self.doc
+                        .pointer(pointer)
+                        .unwrap_or_else(|| panic!("dangling $ref {reference}")),
+                )
+            }
+            None => value,
+        }
+    }
+
+    fn validator(&self, key: &str, schema: &Value) -> std::sync::Arc<jsonschema::Validator> {
+        let mut cache = self.validators.lock().unwrap();
+        cache
+            .entry(key.to_owned())
+            .or_insert_with(|| {
+                let mut root = schema.clone();
+                if let Some(obj) = root.as_object_mut() {
+                    obj.insert("components".into(), self.doc["components"].clone());
+                }
+                std::sync::Arc::new(
+                    jsonschema::draft202012::new(&root)
+                        .unwrap_or_else(|e| panic!("schema for {key} does not compile: {e}")),
+                )
+            })
+            .clone()
+    }
+
+    /// Panics unless `body` is what the description says `method path` answers with `status`.
+    #[track_caller]
+    pub fn check(&self, method: &Method, path: &str, status: u16, body: &Value) {
+        let (key, schema) = match self.template(path) {
+            Some(template) => {
+                let operation = &self.doc["paths"][&template][method.as_str().to_lowercase()];
+                if operation.is_null() {
+                    assert_eq!(
+                        status, 405,
+                        "{method} {template} is not described, yet answered {status}"
+                    );
+                    (
+                        String::from("error"),
+                        json!({"$ref": "#/components/schemas/Error"}),
+                    )
+                } else {
+                    let response = operation["responses"]
+                        .get(status.to_string())
+                        .map(|r| self.resolve(r))
+                        .unwrap_or_else(|| {
+                            panic!("{method} {template} answered {status}, which the description does not list: {body}")
+                        });
+                    let schema = self
+                        .resolve(&response["content"]["application/json"]["schema"])
+                        .clone();
+                    (format!("{method} {template} {status}"), schema)
+                }
+            }
+            None => {
+                assert!(
+                    status >= 400,
+                    "{method} {path} is not described, yet answered {status}"
+                );
+                (
+                    String::from("error"),
+                    json!({"$ref": "#/components/schemas/Error"}),
+                )
+            }
+        };
+        let validator = self.validator(&key, &schema);
+        let errors: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{key}: the response does not match openapi.yaml:\n{}\n{body:#}",
+            errors.join("\n")
+        );
+    }
+}
+
+/// A name no other call returns, for ids that must not collide.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", livechat_sessions::session::new_id())
+}

@@ -1,0 +1,14 @@
+//! The behavioural suite: the real server on port 0, real SQLite, real HTTP.
+//! Every response a test receives is also checked against `protocol/openapi.yaml`.
+
+mod helpers;
+
+mod auth;
+mod concurrency;
+mod durability;
+mod flow;
+mod idempotency;
+mod lifecycle;
+mod list;
+mod restore;
+mod validation;
