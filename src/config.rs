@@ -145,7 +145,7 @@ impl From<&LimitArgs> for Limits {
 impl ServeConfig {
     /// The settings `serve` would run with given no flags (defaults, then `LIVECHAT_*`
     /// variables), on `data_dir`. Tests start from this.
-    pub fn defaults(data_dir: PathBuf) -> Self {
+    pub fn from_env(data_dir: PathBuf) -> Self {
         let mut config = Cli::parse_from(["livechat-sessions", "serve"])
             .command
             .and_then(|c| match c {

@@ -1,4 +1,250 @@
-fn main() {
-    eprintln!("no scenarios yet");
-    std::process::exit(2);
+//! Load scenarios against a running livechat-sessions server.
+//!
+//! `restore` seeds sessions, then reads them back by image URL (or by id) over keep-alive
+//! connections; `append` appends one-image messages over many sessions. Each prints a table and
+//! one line of JSON with throughput and latency percentiles.
+
+mod report;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use livechat_sessions::auth::TokenIssuer;
+use rand::Rng as _;
+use serde_json::{Value, json};
+
+use report::Recorder;
+
+#[derive(Parser)]
+#[command(about = "Load scenarios for livechat-sessions")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Base URL of the server.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    target: String,
+    /// The server's HS256 secret (`LIVECHAT_JWT_SECRET`, or the contents of DATA_DIR/jwt-secret).
+    #[arg(long, env = "LIVECHAT_JWT_SECRET", hide_env_values = true)]
+    secret: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds of measurement.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Restore sessions by image URL (or get them by id).
+    Restore {
+        #[command(flatten)]
+        common: Common,
+        /// Sessions to seed.
+        #[arg(long, default_value_t = 100)]
+        sessions: usize,
+        /// Images per seeded session.
+        #[arg(long, default_value_t = 20)]
+        images: usize,
+        #[arg(long, value_enum, default_value_t = RestoreBy::ImageUrl)]
+        by: RestoreBy,
+    },
+    /// Append one-image messages, spread over sessions.
+    Append {
+        #[command(flatten)]
+        common: Common,
+        /// Sessions written to.
+        #[arg(long, default_value_t = 100)]
+        sessions: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RestoreBy {
+    ImageUrl,
+    Id,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    fn new(common: &Common, uid: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(common.connections)
+                .tcp_nodelay(true)
+                .build()?,
+            base: format!(
+                "{}/api/live-chat-sessions",
+                common.target.trim_end_matches('/')
+            ),
+            token: TokenIssuer::hs256(common.secret.as_bytes()).issue(uid, 24 * 3600)?,
+        })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let response = request.bearer_auth(&self.token).send().await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if !status.is_success() {
+            bail!("{status}: {body}");
+        }
+        Ok(body)
+    }
+
+    async fn create(&self, session_id: &str) -> anyhow::Result<String> {
+        let body = json!({ "sessionId": session_id, "model": "load-test" });
+        let reply = self
+            .send(self.http.post(&self.base).body(body.to_string()))
+            .await?;
+        reply["data"]["sessionDocId"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no sessionDocId")
+    }
+
+    async fn append(&self, id: &str, url: &str) -> anyhow::Result<Value> {
+        let body = json!({ "prompt": "make the sky a little bluer", "images": [{ "url": url }] });
+        self.send(
+            self.http
+                .post(format!("{}/{id}/messages", self.base))
+                .body(body.to_string()),
+        )
+        .await
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().scenario {
+        Scenario::Restore {
+            common,
+            sessions,
+            images,
+            by,
+        } => restore(common, sessions, images, by).await,
+        Scenario::Append { common, sessions } => append(common, sessions).await,
+    }
+}
+
+fn run_id() -> String {
+    format!("{:x}", rand::rng().random::<u64>())
+}
+
+async fn restore(
+    common: Common,
+    sessions: usize,
+    images: usize,
+    by: RestoreBy,
+) -> anyhow::Result<()> {
+    let client = Arc::new(Client::new(&common, "load-restore")?);
+    let run = run_id();
+    eprintln!("seeding {sessions} sessions of {images} images…");
+    let mut targets = Vec::with_capacity(sessions);
+    for s in 0..sessions {
+        let id = client.create(&format!("restore-{run}-{s}")).await?;
+        let mut last_url = String::new();
+        for i in 0..images {
+            last_url = format!("https://img.example/{run}/{s}/{i}.png");
+            client.append(&id, &last_url).await?;
+        }
+        targets.push((id, last_url));
+    }
+    let targets = Arc::new(targets);
+    let recorder = run_workers(&common, move |_| {
+        let (client, targets) = (Arc::clone(&client), Arc::clone(&targets));
+        async move {
+            let (id, url) = &targets[rand::rng().random_range(0..targets.len())];
+            let request = match by {
+                RestoreBy::ImageUrl => client
+                    .http
+                    .get(format!("{}/by-image-url", client.base))
+                    .query(&[("imageUrl", url)]),
+                RestoreBy::Id => client.http.get(format!("{}/{id}", client.base)),
+            };
+            client.send(request).await.map(|_| ())
+        }
+    })
+    .await;
+    let name = match by {
+        RestoreBy::ImageUrl => "restore by-image-url",
+        RestoreBy::Id => "restore get-by-id",
+    };
+    recorder.print(
+        name,
+        &common,
+        json!({ "sessions": sessions, "images": images }),
+    );
+    Ok(())
+}
+
+async fn append(common: Common, sessions: usize) -> anyhow::Result<()> {
+    let client = Arc::new(Client::new(&common, "load-append")?);
+    let run = run_id();
+    let mut ids = Vec::with_capacity(sessions);
+    for s in 0..sessions {
+        ids.push(client.create(&format!("append-{run}-{s}")).await?);
+    }
+    let ids = Arc::new(ids);
+    let recorder = run_workers(&common, move |n| {
+        let (client, ids, run) = (Arc::clone(&client), Arc::clone(&ids), run.clone());
+        async move {
+            let id = &ids[n as usize % ids.len()];
+            let url = format!("https://img.example/{run}/{n}.png");
+            client.append(id, &url).await.map(|_| ())
+        }
+    })
+    .await;
+    recorder.print(
+        "append (REST, durable)",
+        &common,
+        json!({ "sessions": sessions }),
+    );
+    Ok(())
+}
+
+/// Runs `connections` workers for `duration`, each calling `op` in a loop with a global
+/// sequence number, and records every call's latency.
+async fn run_workers<F, Fut>(common: &Common, op: F) -> Recorder
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let op = Arc::new(op);
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(common.duration);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..common.connections)
+        .map(|_| {
+            let (op, counter) = (Arc::clone(&op), Arc::clone(&counter));
+            tokio::spawn(async move {
+                let mut recorder = Recorder::new();
+                while Instant::now() < deadline {
+                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let sent = Instant::now();
+                    let result = op(n).await;
+                    recorder.record(sent.elapsed(), result.err());
+                }
+                recorder
+            })
+        })
+        .collect();
+    let mut total = Recorder::new();
+    for worker in workers {
+        if let Ok(recorder) = worker.await {
+            total.merge(recorder);
+        }
+    }
+    total.finish(started.elapsed());
+    total
 }

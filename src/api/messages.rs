@@ -1,8 +1,8 @@
 //! Appending a message (with its images) to a session.
 
-use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use axum::response::IntoResponse;
+use serde_json::json;
 
 use super::extract::{DocId, JsonObject};
 use super::success;
@@ -18,7 +18,7 @@ pub async fn append(
     user: AuthUser,
     DocId(id): DocId,
     JsonObject(body): JsonObject,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let message = NewMessage::parse(&body, state.sessions.limits())?;
     let appended = state
         .sessions

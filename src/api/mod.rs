@@ -10,7 +10,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
 use axum::{Json, response::IntoResponse};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -50,6 +51,17 @@ async fn health() -> impl IntoResponse {
 }
 
 /// `{"status":"success","message":…,"data":…}`.
-fn success(message: &'static str, data: Value) -> Json<Value> {
-    Json(json!({ "status": "success", "message": message, "data": data }))
+#[derive(Serialize)]
+struct Success<T> {
+    status: &'static str,
+    message: &'static str,
+    data: T,
+}
+
+fn success<T: Serialize>(message: &'static str, data: T) -> Json<Success<T>> {
+    Json(Success {
+        status: "success",
+        message,
+        data,
+    })
 }

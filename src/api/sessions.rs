@@ -1,22 +1,37 @@
 //! Creating, finding, reading, listing and deleting sessions.
 
-use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use serde_json::json;
 
 use super::extract::{DocId, JsonObject, QueryPairs};
 use super::success;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::session::model::Session;
 use crate::session::validation::{InvalidInput, ListQuery, NewSession};
+
+#[derive(Serialize)]
+pub struct SessionData {
+    session: Session,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionPage {
+    sessions: Vec<Session>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
 
 /// `POST /`: 409 `conflict` (with the existing `sessionDocId`) if the user has this sessionId.
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
     JsonObject(body): JsonObject,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let new = NewSession::parse(&body, state.sessions.limits())?;
     let id = state.sessions.create(&user.uid, new).await?;
     Ok(success("Session created", json!({ "sessionDocId": id })))
@@ -27,7 +42,7 @@ pub async fn find_or_create(
     State(state): State<AppState>,
     user: AuthUser,
     JsonObject(body): JsonObject,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let new = NewSession::parse(&body, state.sessions.limits())?;
     let (id, created) = state.sessions.find_or_create(&user.uid, new).await?;
     Ok(success(
@@ -40,9 +55,9 @@ pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,
     DocId(id): DocId,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let session = state.sessions.get(&user.uid, &id).await?;
-    Ok(success("OK", json!({ "session": session.to_json() })))
+    Ok(success("OK", SessionData { session }))
 }
 
 /// `GET /by-image-url?imageUrl=U`: restore from any image of the session.
@@ -50,7 +65,7 @@ pub async fn by_image_url(
     State(state): State<AppState>,
     user: AuthUser,
     QueryPairs(pairs): QueryPairs,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let url = pairs
         .iter()
         .find(|(key, _)| key == "imageUrl")
@@ -61,7 +76,7 @@ pub async fn by_image_url(
         return Err(ApiError::NotFound);
     }
     let session = state.sessions.find_by_image_url(&user.uid, url).await?;
-    Ok(success("OK", json!({ "session": session.to_json() })))
+    Ok(success("OK", SessionData { session }))
 }
 
 /// `GET /?limit&cursor&status`: `nextCursor` only when more sessions remain.
@@ -69,22 +84,24 @@ pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     QueryPairs(pairs): QueryPairs,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let query = ListQuery::parse(&pairs, &user.uid)?;
     let page = state.sessions.list(&user.uid, &query).await?;
-    let sessions: Vec<Value> = page.sessions.iter().map(|s| s.to_json()).collect();
-    let mut data = json!({ "sessions": sessions });
-    if let Some(next) = page.next {
-        data["nextCursor"] = Value::String(next.encode(&user.uid));
-    }
-    Ok(success("OK", data))
+    let next_cursor = page.next.map(|next| next.encode(&user.uid));
+    Ok(success(
+        "OK",
+        SessionPage {
+            sessions: page.sessions,
+            next_cursor,
+        },
+    ))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
     DocId(id): DocId,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     state.sessions.delete(&user.uid, &id).await?;
     Ok(success("Session deleted", json!({})))
 }

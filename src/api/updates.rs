@@ -1,8 +1,8 @@
 //! Completing a session and changing its whitelisted fields.
 
-use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use axum::response::IntoResponse;
+use serde_json::json;
 
 use super::extract::{DocId, JsonObject};
 use super::success;
@@ -18,7 +18,7 @@ pub async fn complete(
     user: AuthUser,
     DocId(id): DocId,
     JsonObject(body): JsonObject,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let completed_at = parse_completion(&body)?;
     let seq = state
         .sessions
@@ -33,7 +33,7 @@ pub async fn update(
     user: AuthUser,
     DocId(id): DocId,
     JsonObject(body): JsonObject,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let changes = parse_update(&body, state.sessions.limits())?;
     let seq = state.sessions.update(&user.uid, &id, changes).await?;
     Ok(success("Session updated", json!({ "seq": seq })))

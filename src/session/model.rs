@@ -1,9 +1,7 @@
 //! The session as the product knows it: messages in order, each with its images, every image
 //! numbered by a session-wide `order` (1, 2, 3, …), and a `seq` that counts committed changes.
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
 use super::time::Timestamp;
@@ -172,51 +170,83 @@ struct FlatImage<'a> {
     message_id: &'a str,
 }
 
-impl Session {
-    /// The session object every route returns: nested `messages[].images`, the
-    /// flattened `images` the web client reads, `imageUrls` and `imageOrderMap`.
-    pub fn to_json(&self) -> Value {
-        let meta = &self.meta;
-        let mut flat: Vec<FlatImage<'_>> = self
-            .messages
-            .iter()
-            .flat_map(|m| {
-                m.images.iter().map(move |image| FlatImage {
-                    image,
-                    prompt: &m.prompt,
-                    timestamp: m.timestamp,
-                    message_id: &m.id,
-                })
-            })
-            .collect();
-        flat.sort_by_key(|f| f.image.order);
-        let image_urls: Vec<&str> = flat.iter().map(|f| f.image.url.as_str()).collect();
-        let image_order_map: BTreeMap<&str, u32> = flat
-            .iter()
-            .map(|f| (f.image.url.as_str(), f.image.order))
-            .collect();
+/// The session object every route returns: nested `messages[].images`, the flattened `images`
+/// the web client reads, `imageUrls` and `imageOrderMap`. Serialized straight from the model,
+/// without an intermediate JSON tree.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionView<'a> {
+    id: &'a str,
+    session_id: &'a str,
+    uid: &'a str,
+    model: &'a str,
+    frame_size: &'a Option<String>,
+    style: &'a Option<String>,
+    status: Status,
+    started_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_at: Option<Timestamp>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    messages: &'a [Message],
+    images: &'a [FlatImage<'a>],
+    image_urls: ImageUrls<'a>,
+    image_order_map: ImageOrderMap<'a>,
+    total_images: u32,
+    seq: u64,
+}
 
-        let mut out = json!({
-            "id": meta.id,
-            "sessionId": meta.session_id,
-            "uid": meta.uid,
-            "model": meta.model,
-            "frameSize": meta.frame_size,
-            "style": meta.style,
-            "status": meta.status,
-            "startedAt": meta.started_at,
-            "createdAt": meta.created_at,
-            "updatedAt": meta.updated_at,
-            "messages": self.messages,
-            "images": flat,
-            "imageUrls": image_urls,
-            "imageOrderMap": image_order_map,
-            "totalImages": meta.total_images,
-            "seq": meta.seq,
-        });
-        if let (Some(completed_at), Some(obj)) = (meta.completed_at, out.as_object_mut()) {
-            obj.insert("completedAt".into(), json!(completed_at));
+struct ImageUrls<'a>(&'a [FlatImage<'a>]);
+
+impl Serialize for ImageUrls<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|f| &f.image.url))
+    }
+}
+
+struct ImageOrderMap<'a>(&'a [FlatImage<'a>]);
+
+impl Serialize for ImageOrderMap<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|f| (&f.image.url, f.image.order)))
+    }
+}
+
+impl Serialize for Session {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let meta = &self.meta;
+        let mut flat: Vec<FlatImage<'_>> = Vec::with_capacity(meta.total_images as usize);
+        for message in &self.messages {
+            flat.extend(message.images.iter().map(|image| FlatImage {
+                image,
+                prompt: &message.prompt,
+                timestamp: message.timestamp,
+                message_id: &message.id,
+            }));
         }
-        out
+        // Images added to earlier messages (as generations finish) interleave by order.
+        if !flat.is_sorted_by_key(|f| f.image.order) {
+            flat.sort_by_key(|f| f.image.order);
+        }
+        SessionView {
+            id: &meta.id,
+            session_id: &meta.session_id,
+            uid: &meta.uid,
+            model: &meta.model,
+            frame_size: &meta.frame_size,
+            style: &meta.style,
+            status: meta.status,
+            started_at: meta.started_at,
+            completed_at: meta.completed_at,
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+            messages: &self.messages,
+            images: &flat,
+            image_urls: ImageUrls(&flat),
+            image_order_map: ImageOrderMap(&flat),
+            total_images: meta.total_images,
+            seq: meta.seq,
+        }
+        .serialize(serializer)
     }
 }

@@ -217,3 +217,37 @@ async fn the_health_check_needs_no_token() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["status"], "ok");
 }
+
+#[tokio::test]
+async fn the_openapi_check_refuses_a_session_that_differs_from_the_description() {
+    let app = spawn_app().await;
+    let id = app.create_session("u", "s").await;
+    app.append(
+        "u",
+        &id,
+        json!({ "prompt": "p", "images": [image("https://img/1")] }),
+    )
+    .await
+    .ok();
+    let reply = app.get(&format!("{BASE}/{id}"), "u").await;
+    let path = format!("{BASE}/{id}");
+
+    let mut extra = reply.body.clone();
+    extra["data"]["session"]["secret"] = json!("x");
+    let mut null_completed = reply.body.clone();
+    null_completed["data"]["session"]["completedAt"] = Value::Null;
+    let mut seconds_only = reply.body.clone();
+    seconds_only["data"]["session"]["updatedAt"] = json!("2025-01-15T10:00:00Z");
+    let mut string_order = reply.body.clone();
+    string_order["data"]["session"]["images"][0]["order"] = json!("1");
+    for (what, body) in [
+        ("extra field", extra),
+        ("null completedAt", null_completed),
+        ("timestamp without millis", seconds_only),
+        ("order as string", string_order),
+    ] {
+        let checked =
+            std::panic::catch_unwind(|| openapi().check(&reqwest::Method::GET, &path, 200, &body));
+        assert!(checked.is_err(), "the check accepted a session with {what}");
+    }
+}

@@ -61,7 +61,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let secret = livechat_sessions::session::new_id();
-    let mut config = ServeConfig::defaults(data_dir.path().to_path_buf());
+    let mut config = ServeConfig::from_env(data_dir.path().to_path_buf());
     config.secret.jwt_secret = Some(secret.clone());
     configure(&mut config);
     let server = Server::build(&config).expect("server builds");
