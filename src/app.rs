@@ -1,20 +1,25 @@
 //! Builds the server from its configuration and runs it on a listener it is given, so the
 //! binary and the tests start it the same way (tests bind port 0).
 //!
-//! Shutdown order: the `shutdown` future resolves → the listener stops accepting → requests in
-//! flight finish (their writes are committed by the session actors before they are answered)
-//! → `run` returns.
+//! Shutdown order, written down once: the `shutdown` future resolves → the listener stops
+//! accepting → sockets stop taking commands, wait for the answers to those already taken (the
+//! session actors commit them first), and close with 1001 → HTTP requests in flight finish
+//! the same way → `run` returns once both are done or the grace period has passed.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::extract::FromRef;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, TokenVerifier};
 use crate::config::{ServeConfig, StoreKind};
+use crate::live::LiveSettings;
 use crate::session::Sessions;
 use crate::store::SessionStore;
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
@@ -24,6 +29,11 @@ use crate::store::sqlite::{SqliteOptions, SqliteStore};
 pub struct AppState {
     pub sessions: Sessions,
     pub verifier: Arc<TokenVerifier>,
+    pub live: Arc<LiveSettings>,
+    /// Cancelled when the server starts shutting down; sockets watch it.
+    pub shutdown: CancellationToken,
+    /// Every open socket, so shutdown can wait for them to close.
+    pub sockets: TaskTracker,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -60,6 +70,9 @@ impl Server {
             state: AppState {
                 sessions: Sessions::new(store, config.actor_settings()),
                 verifier: Arc::new(TokenVerifier::hs256(&secret)),
+                live: Arc::new(LiveSettings::from(&config.live)),
+                shutdown: CancellationToken::new(),
+                sockets: TaskTracker::new(),
             },
         })
     }
@@ -80,9 +93,23 @@ impl Server {
                 tracing::debug!(%err, "cannot set TCP_NODELAY");
             }
         });
+        let (token, sockets) = (self.state.shutdown.clone(), self.state.sockets.clone());
+        let grace = self.state.live.shutdown_grace;
         let router = crate::api::router(self.state);
+        let signal = async move {
+            shutdown.await;
+            token.cancel();
+        };
         axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(signal)
+            .await?;
+        sockets.close();
+        if tokio::time::timeout(grace + Duration::from_secs(1), sockets.wait())
             .await
+            .is_err()
+        {
+            tracing::warn!("some sockets did not close within the shutdown grace period");
+        }
+        Ok(())
     }
 }

@@ -40,7 +40,15 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// Verifies tokens and yields the caller's uid.
+/// Who a valid token speaks for, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: String,
+    /// The token's `exp`, in seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+/// Verifies tokens and yields the caller's identity.
 pub struct TokenVerifier {
     key: DecodingKey,
     validation: Validation,
@@ -57,8 +65,8 @@ impl TokenVerifier {
         }
     }
 
-    /// The uid of a valid token; expired tokens are told apart so clients know to refresh.
-    pub fn verify(&self, token: &str) -> Result<String, AuthError> {
+    /// The identity of a valid token; expired tokens are told apart so clients know to refresh.
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         use jsonwebtoken::errors::ErrorKind;
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|err| {
@@ -71,11 +79,14 @@ impl TokenVerifier {
         if uid.is_empty() || uid.len() > 128 {
             return Err(AuthError::Invalid);
         }
-        Ok(uid)
+        Ok(Identity {
+            uid,
+            expires_at: data.claims.exp,
+        })
     }
 
-    /// The uid from an `Authorization` header value.
-    pub fn verify_header(&self, header: Option<&str>) -> Result<String, AuthError> {
+    /// The identity from an `Authorization` header value.
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Identity, AuthError> {
         let token = header
             .and_then(|h| {
                 h.strip_prefix("Bearer ")
@@ -166,8 +177,8 @@ where
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let uid = verifier.verify_header(header)?;
-        Ok(AuthUser { uid })
+        let identity = verifier.verify_header(header)?;
+        Ok(AuthUser { uid: identity.uid })
     }
 }
 
@@ -178,10 +189,8 @@ mod tests {
     #[test]
     fn a_token_verifies_only_with_its_own_secret() {
         let token = TokenIssuer::hs256(b"one").issue("alice", 60).unwrap();
-        assert_eq!(
-            TokenVerifier::hs256(b"one").verify(&token),
-            Ok("alice".into())
-        );
+        let identity = TokenVerifier::hs256(b"one").verify(&token).unwrap();
+        assert_eq!(identity.uid, "alice");
         assert_eq!(
             TokenVerifier::hs256(b"two").verify(&token),
             Err(AuthError::Invalid)

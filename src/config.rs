@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::live::LiveSettings;
 use crate::session::ActorSettings;
 use crate::session::validation::Limits;
 use crate::store::sqlite::Synchronous;
@@ -70,6 +71,61 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// WebSocket settings.
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
+    /// Milliseconds between the server's pings on each socket.
+    #[arg(long, env = "LIVECHAT_WS_PING_MS", default_value_t = 25_000)]
+    pub ws_ping_ms: u64,
+
+    /// Milliseconds of silence from a peer after which its socket is closed.
+    #[arg(long, env = "LIVECHAT_WS_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub ws_idle_timeout_ms: u64,
+
+    /// Milliseconds a socket without an Authorization header has to send its `auth` frame.
+    #[arg(long, env = "LIVECHAT_WS_AUTH_TIMEOUT_MS", default_value_t = 10_000)]
+    pub ws_auth_timeout_ms: u64,
+
+    /// Frames queued for a socket that reads slowly before it is closed with 4008.
+    #[arg(long, env = "LIVECHAT_WS_QUEUE", default_value_t = 256)]
+    pub ws_queue: usize,
+
+    /// Largest inbound frame in bytes; larger ones close the socket with 1009.
+    #[arg(long, env = "LIVECHAT_WS_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub ws_max_frame_bytes: usize,
+
+    /// Commands per second a socket may send (beyond it: `rate_limited` replies).
+    #[arg(long, env = "LIVECHAT_WS_RATE", default_value_t = 50)]
+    pub ws_rate: u32,
+
+    /// Commands a socket may send at once above its rate.
+    #[arg(long, env = "LIVECHAT_WS_BURST", default_value_t = 100)]
+    pub ws_burst: u32,
+
+    /// Milliseconds shutdown waits for sockets to finish their commands and close.
+    #[arg(long, env = "LIVECHAT_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
+}
+
+impl From<&LiveArgs> for LiveSettings {
+    fn from(args: &LiveArgs) -> Self {
+        let ms = Duration::from_millis;
+        LiveSettings {
+            ping_interval: ms(args.ws_ping_ms.max(1)),
+            idle_timeout: ms(args.ws_idle_timeout_ms.max(1)),
+            auth_timeout: ms(args.ws_auth_timeout_ms.max(1)),
+            queue: args.ws_queue.max(1),
+            max_frame_bytes: args.ws_max_frame_bytes.max(1),
+            rate_per_sec: args.ws_rate.max(1),
+            burst: args.ws_burst.max(1),
+            shutdown_grace: ms(args.shutdown_grace_ms),
+        }
+    }
 }
 
 /// Where the HS256 secret comes from; shared by `serve` and `token`.
@@ -163,6 +219,7 @@ impl ServeConfig {
             idle_timeout: Duration::from_secs(self.actor_idle_secs.max(1)),
             mailbox: self.actor_mailbox.max(1),
             send_timeout: Duration::from_secs(5),
+            room_capacity: self.live.ws_queue.max(1),
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Data flows one way:
 //!
-//! - [`api`] (HTTP transport) parses requests into domain values and calls the domain;
+//! - [`api`] (HTTP transport) and [`live`] (WebSocket transport) parse what clients send into
+//!   domain values and call the domain;
 //! - [`session`] is the domain: the session model, input validation, and one actor per live
 //!   session that serializes its writes and commits them in groups;
 //! - [`store`] persists sessions behind the [`store::SessionStore`] trait (SQLite today).
@@ -16,5 +17,6 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod live;
 pub mod session;
 pub mod store;

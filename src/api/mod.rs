@@ -1,7 +1,7 @@
 //! The REST transport (described in `protocol/openapi.yaml`): routes, request extraction, and the success envelope. Handlers
 //! parse input into domain values, call [`crate::session::Sessions`], and shape the answer.
 
-mod extract;
+pub(crate) mod extract;
 mod messages;
 mod sessions;
 mod updates;
@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(&format!("{BASE}/{{id}}/messages"), post(messages::append))
         .route(&format!("{BASE}/{{id}}/complete"), patch(updates::complete))
+        .route(&format!("{BASE}/{{id}}/live"), get(crate::live::attach))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body))

@@ -9,9 +9,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::handle::{Command, SessionHandle};
 use super::registry::SessionRegistry;
+use super::room::Room;
 use super::state::{Op, Outcome, SessionState};
 use super::time::Timestamp;
-use super::{ActorSettings, SessionError};
+use super::{ActorSettings, AttachStart, Attachment, SessionError};
 use crate::store::{Commit, SessionStore, StoreError};
 
 /// Most commands in one group commit.
@@ -26,6 +27,13 @@ pub(super) struct SessionActor {
     settings: Arc<ActorSettings>,
     registry: SessionRegistry,
     commands: mpsc::Receiver<Command>,
+    /// The session's watchers, while there are any.
+    room: Option<Room>,
+}
+
+struct PendingWatch {
+    since: Option<u64>,
+    reply: oneshot::Sender<Result<Attachment, SessionError>>,
 }
 
 struct PendingWrite {
@@ -56,6 +64,7 @@ impl SessionActor {
             settings,
             registry,
             commands,
+            room: None,
         };
         tokio::spawn(actor.run());
         SessionHandle {
@@ -75,10 +84,11 @@ impl SessionActor {
 
     async fn serve(&mut self, mut state: SessionState) -> Stop {
         loop {
-            let first = match tokio::time::timeout(self.settings.idle_timeout, self.commands.recv())
-                .await
-            {
+            let idle = self.settings.idle_timeout;
+            let first = match tokio::time::timeout(idle, self.commands.recv()).await {
                 Ok(Some(command)) => command,
+                // Watched sessions stay in memory: their actor is their watchers' source.
+                Err(_) if self.room.as_ref().is_some_and(Room::is_watched) => continue,
                 Ok(None) | Err(_) => return Stop::Idle,
             };
             let mut group = vec![first];
@@ -95,20 +105,25 @@ impl SessionActor {
         }
     }
 
-    /// Runs one group: writes first, committed together, then any deletion. Returns the state
-    /// to continue with, or why the actor must stop.
+    /// Runs one group: writes first, committed together and published, then new watchers
+    /// (who start from the state after those writes), then any deletion. Returns the state to
+    /// continue with, or why the actor must stop.
     async fn process(
-        &self,
+        &mut self,
         mut state: SessionState,
         group: Vec<Command>,
     ) -> Result<SessionState, Stop> {
         let owner = state.meta().uid.clone();
         let mut writes = Vec::with_capacity(group.len());
+        let mut watches = Vec::new();
         let mut deletions = Vec::new();
         for command in group {
             match command {
                 Command::Write { uid, op, reply } if uid == owner && deletions.is_empty() => {
                     writes.push(PendingWrite { op, reply });
+                }
+                Command::Watch { uid, since, reply } if uid == owner && deletions.is_empty() => {
+                    watches.push(PendingWatch { since, reply });
                 }
                 Command::Delete { uid, reply } if uid == owner && deletions.is_empty() => {
                     deletions.push(reply);
@@ -120,6 +135,11 @@ impl SessionActor {
         if !writes.is_empty() {
             state = self.commit_writes(state, writes).await?;
         }
+        for watch in watches {
+            let attachment = self.attach(&state, watch.since).await;
+            // A watcher that went away meanwhile is dropped here, which updates presence.
+            let _ = watch.reply.send(attachment);
+        }
         if let Some(reply) = deletions.pop() {
             let result = self
                 .store
@@ -130,10 +150,41 @@ impl SessionActor {
             let _ = reply.send(result);
             if deleted {
                 tracing::debug!(session = %self.id, "session deleted");
+                if let Some(room) = &self.room {
+                    room.publish_deleted(state.meta().seq + 1);
+                }
                 return Err(Stop::Gone);
             }
         }
         Ok(state)
+    }
+
+    /// Where a new watcher starts: the events after `since` when the log still has them all,
+    /// else a snapshot. Subscribed at the current `seq`, so it misses and repeats nothing.
+    async fn attach(
+        &mut self,
+        state: &SessionState,
+        since: Option<u64>,
+    ) -> Result<Attachment, SessionError> {
+        let seq = state.meta().seq;
+        let replay = match since {
+            Some(since) if since == seq => Some(Vec::new()),
+            Some(since) if since < seq => self.store.events_since(&self.id, since).await?,
+            _ => None,
+        };
+        let start = match replay {
+            Some(frames) => AttachStart::Replay(frames),
+            None => AttachStart::Snapshot(Box::new(state.session().clone())),
+        };
+        let capacity = self.settings.room_capacity;
+        let room = self.room.get_or_insert_with(|| Room::new(capacity));
+        let (pushes, watcher) = room.watch();
+        Ok(Attachment {
+            start,
+            seq,
+            pushes,
+            watcher,
+        })
     }
 
     async fn commit_writes(
@@ -164,6 +215,9 @@ impl SessionActor {
             };
             match self.store.commit(&commit).await {
                 Ok(()) => {
+                    if let Some(room) = &self.room {
+                        room.publish(&commit.events);
+                    }
                     answer(writes, results);
                     return Ok(state);
                 }

@@ -6,14 +6,20 @@ use std::time::Duration;
 use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::SessionError;
 use super::state::{Op, Outcome};
+use super::{Attachment, SessionError};
 
 pub(super) enum Command {
     Write {
         uid: String,
         op: Op,
         reply: oneshot::Sender<Result<Outcome, SessionError>>,
+    },
+    /// Attach a socket: a snapshot or the events after `since`, then every later push.
+    Watch {
+        uid: String,
+        since: Option<u64>,
+        reply: oneshot::Sender<Result<Attachment, SessionError>>,
     },
     Delete {
         uid: String,
@@ -27,6 +33,7 @@ impl Command {
         // A requester that went away needs no answer.
         match self {
             Command::Write { reply, .. } => drop(reply.send(Err(err))),
+            Command::Watch { reply, .. } => drop(reply.send(Err(err))),
             Command::Delete { reply, .. } => drop(reply.send(Err(err))),
         }
     }
@@ -45,45 +52,63 @@ pub(super) struct SessionHandle {
     pub(super) commands: mpsc::Sender<Command>,
 }
 
+/// The answer to a queued command, to be awaited when convenient: queueing fixes the order in
+/// which commands apply, awaiting only waits for the commit.
+pub struct Pending<T>(oneshot::Receiver<Result<T, SessionError>>);
+
+impl<T> Pending<T> {
+    pub async fn wait(self) -> Result<T, SessionError> {
+        match self.0.await {
+            Ok(result) => result,
+            // The actor took the command but died before answering; whether it was applied
+            // is unknown, so the caller must retry (idempotently) rather than us.
+            Err(_) => Err(SessionError::Unavailable(
+                "the session's actor stopped unexpectedly".into(),
+            )),
+        }
+    }
+}
+
 impl SessionHandle {
     pub(super) async fn write(
         &self,
         uid: &str,
         op: Op,
         wait: Duration,
-    ) -> Result<Outcome, SendError> {
+    ) -> Result<Pending<Outcome>, SendError> {
         let uid = uid.to_owned();
-        self.request(|reply| Command::Write { uid, op, reply }, wait)
+        self.enqueue(|reply| Command::Write { uid, op, reply }, wait)
             .await
     }
 
-    pub(super) async fn delete(&self, uid: &str, wait: Duration) -> Result<(), SendError> {
+    pub(super) async fn watch(
+        &self,
+        uid: &str,
+        since: Option<u64>,
+        wait: Duration,
+    ) -> Result<Pending<Attachment>, SendError> {
         let uid = uid.to_owned();
-        self.request(|reply| Command::Delete { uid, reply }, wait)
+        self.enqueue(|reply| Command::Watch { uid, since, reply }, wait)
             .await
     }
 
-    async fn request<T>(
+    pub(super) async fn delete(&self, uid: &str, wait: Duration) -> Result<Pending<()>, SendError> {
+        let uid = uid.to_owned();
+        self.enqueue(|reply| Command::Delete { uid, reply }, wait)
+            .await
+    }
+
+    async fn enqueue<T>(
         &self,
         command: impl FnOnce(oneshot::Sender<Result<T, SessionError>>) -> Command,
         wait: Duration,
-    ) -> Result<T, SendError> {
+    ) -> Result<Pending<T>, SendError> {
         let (reply, answer) = oneshot::channel();
         match self.commands.send_timeout(command(reply), wait).await {
-            Ok(()) => {}
-            Err(SendTimeoutError::Closed(_)) => return Err(SendError::Stopped),
-            Err(SendTimeoutError::Timeout(_)) => {
-                return Err(SendError::Failed(SessionError::Unavailable(
-                    "the session is overloaded; retry later".into(),
-                )));
-            }
-        }
-        match answer.await {
-            Ok(result) => result.map_err(SendError::Failed),
-            // The actor took the command but died before answering; whether it was applied
-            // is unknown, so the caller must retry (idempotently) rather than us.
-            Err(_) => Err(SendError::Failed(SessionError::Unavailable(
-                "the session's actor stopped unexpectedly".into(),
+            Ok(()) => Ok(Pending(answer)),
+            Err(SendTimeoutError::Closed(_)) => Err(SendError::Stopped),
+            Err(SendTimeoutError::Timeout(_)) => Err(SendError::Failed(SessionError::Unavailable(
+                "the session is overloaded; retry later".into(),
             ))),
         }
     }

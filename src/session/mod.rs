@@ -5,6 +5,7 @@ mod actor;
 mod handle;
 pub mod model;
 mod registry;
+mod room;
 pub mod state;
 pub mod time;
 pub mod validation;
@@ -16,9 +17,11 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 use crate::store::{Page, SessionStore, StoreError};
-use handle::SendError;
+pub use handle::Pending;
+use handle::{SendError, SessionHandle};
 use model::{FieldChanges, Session, SessionMeta, Status};
 use registry::SessionRegistry;
+pub use room::{Push, PushKind, Watcher};
 use state::{Op, Outcome};
 use time::Timestamp;
 use validation::{InvalidInput, Limits, ListQuery, NewMessage, NewSession};
@@ -63,6 +66,25 @@ pub struct ActorSettings {
     pub mailbox: usize,
     /// How long a sender waits for room in a full mailbox before giving up with `Unavailable`.
     pub send_timeout: Duration,
+    /// Pushes buffered per watched session for watchers that read more slowly than others.
+    pub room_capacity: usize,
+}
+
+/// A socket's start on a session: where its view begins, and every push after that.
+pub struct Attachment {
+    pub start: AttachStart,
+    /// The session's `seq` at attach; `pushes` carries the events after it.
+    pub seq: u64,
+    pub pushes: tokio::sync::broadcast::Receiver<Push>,
+    /// Keeps the socket counted in the session's presence until dropped.
+    pub watcher: Watcher,
+}
+
+pub enum AttachStart {
+    /// The whole session at `seq`.
+    Snapshot(Box<Session>),
+    /// The frames of the events after the requested `sinceSeq`, up to `seq`, in order.
+    Replay(Vec<std::sync::Arc<str>>),
 }
 
 /// A 20-character alphanumeric id, as Firestore generates them.
@@ -182,9 +204,7 @@ impl Sessions {
                 orders,
                 seq,
             }),
-            Outcome::Updated { .. } => Err(SessionError::Unavailable(
-                "append answered as an update".into(),
-            )),
+            other => Err(unexpected(&other)),
         }
     }
 
@@ -196,7 +216,7 @@ impl Sessions {
         completed_at: Option<Timestamp>,
     ) -> Result<u64, SessionError> {
         let outcome = self.write(uid, id, Op::Complete { completed_at }).await?;
-        Ok(outcome_seq(&outcome))
+        Ok(outcome.seq())
     }
 
     /// Applies a `PATCH`; returns the session's `seq`.
@@ -207,43 +227,83 @@ impl Sessions {
         changes: FieldChanges,
     ) -> Result<u64, SessionError> {
         let outcome = self.write(uid, id, Op::Update(changes)).await?;
-        Ok(outcome_seq(&outcome))
+        Ok(outcome.seq())
     }
 
     pub async fn delete(&self, uid: &str, id: &str) -> Result<(), SessionError> {
-        for _ in 0..SEND_ATTEMPTS {
-            let handle = self.registry.handle(id);
-            match handle.delete(uid, self.settings.send_timeout).await {
-                Err(SendError::Stopped) => self.registry.forget(id, &handle),
-                Err(SendError::Failed(err)) => return Err(err),
-                Ok(()) => return Ok(()),
-            }
-        }
-        Err(actor_unreachable())
+        let wait = self.settings.send_timeout;
+        let uid = uid.to_owned();
+        self.enqueue(id, move |handle| {
+            let uid = uid.clone();
+            async move { handle.delete(&uid, wait).await }
+        })
+        .await?
+        .wait()
+        .await
+    }
+
+    /// Queues a write behind those already queued for the session and returns at once; the
+    /// answer comes when its group is committed. Writes submitted one after another by one
+    /// caller apply in that order.
+    pub async fn submit(
+        &self,
+        uid: &str,
+        id: &str,
+        op: Op,
+    ) -> Result<Pending<Outcome>, SessionError> {
+        let wait = self.settings.send_timeout;
+        let uid = uid.to_owned();
+        self.enqueue(id, move |handle| {
+            let (uid, op) = (uid.clone(), op.clone());
+            async move { handle.write(&uid, op, wait).await }
+        })
+        .await
     }
 
     async fn write(&self, uid: &str, id: &str, op: Op) -> Result<Outcome, SessionError> {
+        self.submit(uid, id, op).await?.wait().await
+    }
+
+    /// Attaches a watcher to the session: a snapshot (or, given `since`, the events after it)
+    /// and then every push, with nothing missed or repeated in between.
+    pub async fn watch(
+        &self,
+        uid: &str,
+        id: &str,
+        since: Option<u64>,
+    ) -> Result<Attachment, SessionError> {
+        let wait = self.settings.send_timeout;
+        let uid = uid.to_owned();
+        self.enqueue(id, move |handle| {
+            let uid = uid.clone();
+            async move { handle.watch(&uid, since, wait).await }
+        })
+        .await?
+        .wait()
+        .await
+    }
+
+    /// Queues a command with the session's actor, starting a new actor if the one found had
+    /// just stopped.
+    async fn enqueue<T, F, Fut>(&self, id: &str, send: F) -> Result<Pending<T>, SessionError>
+    where
+        F: Fn(SessionHandle) -> Fut,
+        Fut: std::future::Future<Output = Result<Pending<T>, SendError>>,
+    {
         for _ in 0..SEND_ATTEMPTS {
             let handle = self.registry.handle(id);
-            match handle
-                .write(uid, op.clone(), self.settings.send_timeout)
-                .await
-            {
+            match send(handle.clone()).await {
                 Err(SendError::Stopped) => self.registry.forget(id, &handle),
                 Err(SendError::Failed(err)) => return Err(err),
-                Ok(outcome) => return Ok(outcome),
+                Ok(pending) => return Ok(pending),
             }
         }
-        Err(actor_unreachable())
+        Err(SessionError::Unavailable(
+            "the session's actor kept stopping".into(),
+        ))
     }
 }
 
-fn outcome_seq(outcome: &Outcome) -> u64 {
-    match outcome {
-        Outcome::Appended { seq, .. } | Outcome::Updated { seq } => *seq,
-    }
-}
-
-fn actor_unreachable() -> SessionError {
-    SessionError::Unavailable("the session's actor kept stopping".into())
+fn unexpected(outcome: &Outcome) -> SessionError {
+    SessionError::Unavailable(format!("unexpected answer {outcome:?}"))
 }

@@ -2,7 +2,6 @@
 //! numbered by a session-wide `order` (1, 2, 3, …), and a `seq` that counts committed changes.
 
 use serde::{Serialize, Serializer};
-use serde_json::{Value, json};
 
 use super::time::Timestamp;
 
@@ -108,46 +107,51 @@ impl FieldChanges {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+}
 
-    pub fn to_json(&self) -> Value {
-        let mut out = serde_json::Map::new();
-        if let Some(status) = self.status {
-            out.insert("status".into(), json!(status));
+/// Only the changed fields; `Some(None)` is written as `null` (the field was cleared).
+impl Serialize for FieldChanges {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(status) = &self.status {
+            map.serialize_entry("status", status)?;
         }
-        if let Some(completed_at) = self.completed_at {
-            out.insert("completedAt".into(), json!(completed_at));
+        if let Some(completed_at) = &self.completed_at {
+            map.serialize_entry("completedAt", completed_at)?;
         }
         if let Some(model) = &self.model {
-            out.insert("model".into(), json!(model));
+            map.serialize_entry("model", model)?;
         }
         if let Some(frame_size) = &self.frame_size {
-            out.insert("frameSize".into(), json!(frame_size));
+            map.serialize_entry("frameSize", frame_size)?;
         }
         if let Some(style) = &self.style {
-            out.insert("style".into(), json!(style));
+            map.serialize_entry("style", style)?;
         }
-        Value::Object(out)
+        map.end()
     }
 }
 
 /// One committed change to a session. Each carries the `seq` it produced; a commit holds one or
 /// more consecutive events. Appending to a completed or failed session reactivates it as part of
 /// the same event (the session's metadata after the commit says so).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialized, an event is the frame pushed to sockets and kept in the event log:
+/// `{"type":"message.added","seq":7,"message":{…}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
 pub enum SessionEvent {
-    MessageAdded {
-        seq: u64,
-        message: Message,
-    },
+    #[serde(rename = "message.added")]
+    MessageAdded { seq: u64, message: Message },
+    #[serde(rename = "image.added", rename_all = "camelCase")]
     ImageAdded {
         seq: u64,
         message_id: String,
         image: Image,
     },
-    SessionUpdated {
-        seq: u64,
-        changes: FieldChanges,
-    },
+    #[serde(rename = "session.updated")]
+    SessionUpdated { seq: u64, changes: FieldChanges },
 }
 
 impl SessionEvent {
@@ -157,6 +161,12 @@ impl SessionEvent {
             | SessionEvent::ImageAdded { seq, .. }
             | SessionEvent::SessionUpdated { seq, .. } => *seq,
         }
+    }
+
+    /// The event as the JSON text of its push frame.
+    pub fn to_frame(&self) -> String {
+        // Serializing plain data into a String cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 

@@ -8,14 +8,21 @@ use std::collections::HashMap;
 
 use super::model::{FieldChanges, Image, Message, Session, SessionEvent, SessionMeta, Status};
 use super::time::Timestamp;
-use super::validation::{InvalidInput, Limits, NewMessage};
+use super::validation::{InvalidInput, Limits, NewImage, NewMessage};
 use super::{SessionError, new_id};
 
 /// A write the actor applies.
 #[derive(Debug, Clone)]
 pub enum Op {
     Append(NewMessage),
-    Complete { completed_at: Option<Timestamp> },
+    /// One more image for an existing message, as a generation finishes.
+    AddImage {
+        message_id: String,
+        image: NewImage,
+    },
+    Complete {
+        completed_at: Option<Timestamp>,
+    },
     Update(FieldChanges),
 }
 
@@ -27,9 +34,24 @@ pub enum Outcome {
         orders: Vec<u32>,
         seq: u64,
     },
+    ImageAdded {
+        order: u32,
+        seq: u64,
+    },
     Updated {
         seq: u64,
     },
+}
+
+impl Outcome {
+    /// The session's `seq` once the write (or the retry it was) is committed.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Outcome::Appended { seq, .. }
+            | Outcome::ImageAdded { seq, .. }
+            | Outcome::Updated { seq } => *seq,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +89,10 @@ impl SessionState {
         &self.session.meta
     }
 
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
     fn push_message(&mut self, message: Message) {
         let index = self.session.messages.len();
         self.message_ids.insert(message.id.clone(), index);
@@ -100,6 +126,7 @@ impl SessionState {
     ) -> Result<(Outcome, Option<SessionEvent>), SessionError> {
         match op {
             Op::Append(message) => self.append(message, now, limits),
+            Op::AddImage { message_id, image } => self.add_image(message_id, image, now, limits),
             Op::Complete { completed_at } => {
                 let meta = &self.session.meta;
                 let unchanged = meta.status == Status::Completed
@@ -142,7 +169,7 @@ impl SessionState {
         let mut fresh = Vec::with_capacity(new.images.len());
         let mut existing = Vec::new();
         for image in &new.images {
-            let seen_in_request = fresh.iter().any(|f: &&super::validation::NewImage| {
+            let seen_in_request = fresh.iter().any(|f: &&NewImage| {
                 f.url == image.url || (image.id.is_some() && f.id == image.id)
             });
             match self.existing_image(image.id.as_deref(), &image.url) {
@@ -172,19 +199,11 @@ impl SessionState {
         let images: Vec<Image> = fresh
             .into_iter()
             .zip(first_order..)
-            .map(|(image, order)| Image {
-                id: image.id.clone().unwrap_or_else(new_id),
-                url: image.url.clone(),
-                storage_path: image.storage_path.clone(),
-                original_url: image.original_url.clone(),
-                firebase_url: image.firebase_url.clone(),
-                order,
-            })
+            .map(|(image, order)| image.to_image(order))
             .collect();
         let orders: Vec<u32> = images.iter().map(|i| i.order).collect();
         meta.total_images += images.len() as u32;
-        meta.status = Status::Active;
-        meta.completed_at = None;
+        self.reactivate();
         let seq = self.touch(now);
         let message = Message {
             id: new.message_id.clone().unwrap_or_else(new_id),
@@ -195,6 +214,57 @@ impl SessionState {
         self.push_message(message.clone());
         let outcome = self.appended(message.id.clone(), orders, seq);
         Ok((outcome, Some(SessionEvent::MessageAdded { seq, message })))
+    }
+
+    fn add_image(
+        &mut self,
+        message_id: &str,
+        new: &NewImage,
+        now: Timestamp,
+        limits: &Limits,
+    ) -> Result<(Outcome, Option<SessionEvent>), SessionError> {
+        let Some(&index) = self.message_ids.get(message_id) else {
+            return Err(invalid(
+                "messageId",
+                "the session has no message with this messageId",
+            ));
+        };
+        if let Some(at) = self.existing_image(new.id.as_deref(), &new.url) {
+            let seq = self.session.meta.seq;
+            return Ok((
+                Outcome::ImageAdded {
+                    order: at.order,
+                    seq,
+                },
+                None,
+            ));
+        }
+        let meta = &mut self.session.meta;
+        if meta.total_images >= limits.max_images_per_session {
+            return Err(SessionError::SessionFull {
+                max: limits.max_images_per_session,
+            });
+        }
+        meta.total_images += 1;
+        let image = new.to_image(meta.total_images);
+        self.reactivate();
+        let seq = self.touch(now);
+        self.index_image(&image, index);
+        self.session.messages[index].images.push(image.clone());
+        let order = image.order;
+        let event = SessionEvent::ImageAdded {
+            seq,
+            message_id: message_id.to_owned(),
+            image,
+        };
+        Ok((Outcome::ImageAdded { order, seq }, Some(event)))
+    }
+
+    /// Adding to a completed or failed session makes it active again.
+    fn reactivate(&mut self) {
+        let meta = &mut self.session.meta;
+        meta.status = Status::Active;
+        meta.completed_at = None;
     }
 
     fn appended(&self, message_id: String, orders: Vec<u32>, seq: u64) -> Outcome {
@@ -290,4 +360,18 @@ impl SessionState {
 
 fn invalid(field: &str, message: &str) -> SessionError {
     SessionError::Invalid(InvalidInput::new(field, message))
+}
+
+impl NewImage {
+    /// The image as stored, with its order and an id generated if the client gave none.
+    fn to_image(&self, order: u32) -> Image {
+        Image {
+            id: self.id.clone().unwrap_or_else(new_id),
+            url: self.url.clone(),
+            storage_path: self.storage_path.clone(),
+            original_url: self.original_url.clone(),
+            firebase_url: self.firebase_url.clone(),
+            order,
+        }
+    }
 }

@@ -3,6 +3,8 @@
 
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::session::model::{Session, SessionEvent, SessionMeta};
@@ -23,6 +25,9 @@ pub enum StoreError {
     #[error("store unavailable: {0}")]
     Unavailable(String),
 }
+
+/// Events kept per session for resuming sockets; older ones are trimmed as new ones commit.
+pub const EVENT_LOG_LENGTH: u64 = 1_000;
 
 /// A group of consecutive changes to one session, committed atomically.
 #[derive(Debug, Clone)]
@@ -65,8 +70,18 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The user's sessions, `updatedAt` descending, ties broken by id descending.
     async fn list(&self, uid: &str, query: &ListQuery) -> Result<Page, StoreError>;
 
-    /// Applies a group of changes if the stored `seq` is still `commit.expected_seq`.
+    /// Applies a group of changes if the stored `seq` is still `commit.expected_seq`, and
+    /// appends its events to the session's event log (which keeps the latest
+    /// [`EVENT_LOG_LENGTH`]).
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError>;
+
+    /// The frames of the session's events after `after_seq`, in order, if the log still holds
+    /// every one of them up to the session's current `seq`; `None` if it does not.
+    async fn events_since(
+        &self,
+        id: &str,
+        after_seq: u64,
+    ) -> Result<Option<Vec<Arc<str>>>, StoreError>;
 
     /// Deletes the session, its messages, images and image lookups.
     async fn delete(&self, id: &str) -> Result<(), StoreError>;

@@ -168,9 +168,19 @@ impl SessionStore for SqliteStore {
                     SessionEvent::SessionUpdated { .. } => {}
                 }
             }
-            Ok(())
+            rows::log_events(conn, &commit.meta, &commit.events)
         })
         .await
+    }
+
+    async fn events_since(
+        &self,
+        id: &str,
+        after_seq: u64,
+    ) -> Result<Option<Vec<Arc<str>>>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| rows::events_since(conn, &id, after_seq))
+            .await
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {

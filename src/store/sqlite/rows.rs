@@ -1,15 +1,16 @@
 //! The SQL of the SQLite store: statements and the mapping between rows and the model.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
 use super::unavailable;
-use crate::session::model::{Image, Message, Session, SessionMeta, Status};
+use crate::session::model::{Image, Message, Session, SessionEvent, SessionMeta, Status};
 use crate::session::time::Timestamp;
 use crate::session::validation::{ListPosition, ListQuery};
-use crate::store::{Page, StoreError};
+use crate::store::{EVENT_LOG_LENGTH, Page, StoreError};
 
 const META_COLUMNS: &str = "s.doc_id, s.uid, s.session_id, s.model, s.frame_size, s.style, \
      s.status, s.started_at, s.completed_at, s.created_at, s.updated_at, s.seq, s.total_images";
@@ -333,4 +334,53 @@ pub(super) fn delete_session(conn: &Connection, id: &str) -> Result<(), StoreErr
     } else {
         Err(StoreError::NotFound)
     }
+}
+
+pub(super) fn log_events(
+    conn: &Connection,
+    meta: &SessionMeta,
+    events: &[SessionEvent],
+) -> Result<(), StoreError> {
+    let mut insert = conn
+        .prepare_cached("INSERT INTO events (doc_id, seq, frame) VALUES (?1, ?2, ?3)")
+        .map_err(unavailable)?;
+    for event in events {
+        insert
+            .execute(params![meta.id, event.seq(), event.to_frame()])
+            .map_err(unavailable)?;
+    }
+    let oldest_kept = meta.seq.saturating_sub(EVENT_LOG_LENGTH);
+    if oldest_kept > 0 {
+        conn.prepare_cached("DELETE FROM events WHERE doc_id = ?1 AND seq <= ?2")
+            .and_then(|mut stmt| stmt.execute(params![meta.id, oldest_kept]))
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+pub(super) fn events_since(
+    conn: &Connection,
+    id: &str,
+    after_seq: u64,
+) -> Result<Option<Vec<Arc<str>>>, StoreError> {
+    let Some(current) = conn
+        .prepare_cached("SELECT seq FROM sessions WHERE doc_id = ?1")
+        .and_then(|mut stmt| stmt.query_row([id], |r| r.get::<_, u64>(0)).optional())
+        .map_err(unavailable)?
+    else {
+        return Err(StoreError::NotFound);
+    };
+    let frames: Vec<(u64, String)> = conn
+        .prepare_cached("SELECT seq, frame FROM events WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")
+        .and_then(|mut stmt| {
+            stmt.query_map(params![id, after_seq], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .map_err(unavailable)?;
+    let complete = frames.len() as u64 == current.saturating_sub(after_seq)
+        && frames
+            .iter()
+            .zip(after_seq + 1..)
+            .all(|((seq, _), expected)| *seq == expected);
+    Ok(complete.then(|| frames.into_iter().map(|(_, frame)| frame.into()).collect()))
 }

@@ -9,7 +9,8 @@ use rusqlite::Connection;
 /// - `UNIQUE (uid, session_id)` makes find-or-create atomic.
 ///
 /// URLs are looked up by their SHA-256 so the index stays small whatever their length.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sessions (
     doc_id       TEXT PRIMARY KEY,
     uid          TEXT NOT NULL,
@@ -59,7 +60,17 @@ CREATE TABLE image_lookups (
     PRIMARY KEY (uid, url_hash, doc_id)
 ) WITHOUT ROWID;
 CREATE INDEX image_lookups_by_session ON image_lookups (doc_id);
-"#];
+"#,
+    r#"
+-- The frames of recent events, for sockets resuming with sinceSeq.
+CREATE TABLE events (
+    doc_id TEXT NOT NULL REFERENCES sessions (doc_id) ON DELETE CASCADE,
+    seq    INTEGER NOT NULL,
+    frame  TEXT NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+) WITHOUT ROWID;
+"#,
+];
 
 /// Brings the database to the newest schema version.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -1,0 +1,535 @@
+//! One socket's life: authenticate, attach to the session, then relay pushes out and commands
+//! in until the socket closes.
+//!
+//! Two tasks per socket. This one reads frames, runs commands and forwards the session's pushes
+//! into a bounded outbound queue; the writer task drains that queue into the socket. A socket
+//! that reads too slowly fills its queue and is closed with 4008 rather than slowing anyone
+//! else; it resumes with `sinceSeq`.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::stream::{FuturesOrdered, SplitSink, SplitStream};
+use futures::{Future, SinkExt as _, StreamExt as _};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+use super::LiveSettings;
+use super::protocol::{self, Command, CommandKind, close};
+use super::rate::TokenBucket;
+use crate::app::AppState;
+use crate::auth::{AuthError, Identity};
+use crate::session::state::Outcome;
+use crate::session::{AttachStart, Attachment, PushKind, SessionError};
+
+/// What the upgrade request said: its `Authorization` header (if any, verified) and its
+/// `sinceSeq` (if any, parsed).
+pub(super) struct Start {
+    pub header: Option<Result<Identity, AuthError>>,
+    pub since: Option<Result<u64, String>>,
+}
+
+pub(super) struct Connection {
+    state: AppState,
+    id: String,
+    start: Start,
+}
+
+/// How the socket ends.
+enum End {
+    /// Send this close frame (after what is queued, or at once when `urgent`).
+    Close {
+        code: u16,
+        reason: &'static str,
+        urgent: bool,
+    },
+    /// The peer went away; nothing more to send.
+    Gone,
+}
+
+fn close(code: u16, reason: &'static str) -> End {
+    End::Close {
+        code,
+        reason,
+        urgent: false,
+    }
+}
+
+enum Outbound {
+    Text(Utf8Bytes),
+    Ping,
+    Close(CloseFrame),
+}
+
+/// Consecutive frames that are not commands before the socket is closed with 4009.
+const MAX_MALFORMED_IN_A_ROW: u32 = 5;
+
+type PendingReply = Pin<Box<dyn Future<Output = String> + Send>>;
+
+impl Connection {
+    pub(super) fn new(state: AppState, id: String, start: Start) -> Self {
+        Self { state, id, start }
+    }
+
+    pub(super) async fn run(self, socket: WebSocket) {
+        let (sink, mut stream) = socket.split();
+        let settings = Arc::clone(&self.state.live);
+        let (outbound, queue) = mpsc::channel(settings.queue);
+        let urgent = CancellationToken::new();
+        let urgent_close = Arc::new(Mutex::new(None));
+        let writer = tokio::spawn(write(
+            sink,
+            queue,
+            urgent.clone(),
+            Arc::clone(&urgent_close),
+        ));
+
+        let end = self.serve(&mut stream, &outbound).await;
+        if let End::Close {
+            code,
+            reason,
+            urgent: now,
+        } = end
+        {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            };
+            if now {
+                *urgent_close.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame);
+                urgent.cancel();
+            } else {
+                let _ = outbound.send(Outbound::Close(frame)).await;
+            }
+        }
+        drop(outbound);
+        if tokio::time::timeout(Duration::from_secs(5), writer)
+            .await
+            .is_err()
+        {
+            tracing::debug!(session = %self.id, "socket writer did not finish in time");
+        }
+    }
+
+    async fn serve(
+        &self,
+        stream: &mut SplitStream<WebSocket>,
+        out: &mpsc::Sender<Outbound>,
+    ) -> End {
+        let since = match &self.start.since {
+            None => None,
+            Some(Ok(since)) => Some(*since),
+            Some(Err(_)) => {
+                return close(
+                    close::PROTOCOL_ERROR,
+                    "sinceSeq must be a non-negative integer",
+                );
+            }
+        };
+        let mut identity = match &self.start.header {
+            Some(Ok(identity)) => identity.clone(),
+            Some(Err(_)) => return close(close::UNAUTHENTICATED, "invalid or expired token"),
+            None => match self.first_frame_auth(stream, out).await {
+                Ok(identity) => identity,
+                Err(end) => return end,
+            },
+        };
+        let attachment = match self
+            .state
+            .sessions
+            .watch(&identity.uid, &self.id, since)
+            .await
+        {
+            Ok(attachment) => attachment,
+            Err(SessionError::NotFound) => return close(close::NOT_FOUND, "session not found"),
+            Err(err) => {
+                tracing::warn!(session = %self.id, error = %err, "cannot attach a socket");
+                return close(close::RELOAD, "session unavailable; reconnect");
+            }
+        };
+        self.relay(stream, out, &mut identity, attachment).await
+    }
+
+    /// Waits for the `auth` frame a browser sends first.
+    async fn first_frame_auth(
+        &self,
+        stream: &mut SplitStream<WebSocket>,
+        out: &mpsc::Sender<Outbound>,
+    ) -> Result<Identity, End> {
+        let deadline = tokio::time::sleep(self.state.live.auth_timeout);
+        tokio::pin!(deadline);
+        loop {
+            let frame = tokio::select! {
+                () = &mut deadline => {
+                    return Err(close(close::UNAUTHENTICATED, "no auth frame in time"));
+                }
+                frame = stream.next() => frame,
+            };
+            let text = match frame {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Err(err)) if is_too_big(&err) => {
+                    return Err(close(close::TOO_BIG, "frame too large"));
+                }
+                _ => return Err(End::Gone),
+            };
+            let limits = self.state.sessions.limits();
+            return match Command::parse(&text, limits) {
+                Ok(Command {
+                    id,
+                    kind: CommandKind::Auth { token },
+                }) => match self.state.verifier.verify(&token) {
+                    Ok(identity) => {
+                        enqueue(out, auth_reply(id, &identity))?;
+                        Ok(identity)
+                    }
+                    Err(_) => Err(close(close::UNAUTHENTICATED, "invalid or expired token")),
+                },
+                _ => Err(close(
+                    close::UNAUTHENTICATED,
+                    "the first frame must be auth",
+                )),
+            };
+        }
+    }
+
+    async fn relay(
+        &self,
+        stream: &mut SplitStream<WebSocket>,
+        out: &mpsc::Sender<Outbound>,
+        identity: &mut Identity,
+        attachment: Attachment,
+    ) -> End {
+        let settings: &LiveSettings = &self.state.live;
+        let Attachment {
+            start,
+            seq,
+            mut pushes,
+            watcher: _watcher,
+        } = attachment;
+        let started = match start {
+            AttachStart::Snapshot(session) => enqueue(out, protocol::snapshot_frame(seq, &session)),
+            AttachStart::Replay(frames) => frames
+                .iter()
+                .try_for_each(|frame| enqueue(out, frame.to_string()))
+                .and_then(|()| enqueue(out, protocol::resumed_frame(seq))),
+        };
+        if let Err(end) = started {
+            return end;
+        }
+
+        let mut last_seq = seq;
+        let mut replies: FuturesOrdered<PendingReply> = FuturesOrdered::new();
+        let mut bucket = TokenBucket::new(settings.rate_per_sec, settings.burst, Instant::now());
+        let mut malformed_in_a_row = 0;
+        let mut last_heard = Instant::now();
+        let mut ping = tokio::time::interval_at(
+            Instant::now() + settings.ping_interval,
+            settings.ping_interval,
+        );
+        let mut expiry = Box::pin(expiry_sleep(identity.expires_at));
+        let shutdown = self.state.shutdown.clone();
+
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    self.finish_replies(out, &mut replies).await;
+                    return close(close::SHUTTING_DOWN, "server shutting down; reconnect");
+                }
+                push = pushes.recv() => match push {
+                    Ok(push) => {
+                        if let PushKind::Event { seq } = push.kind {
+                            if seq <= last_seq {
+                                continue;
+                            }
+                            if seq != last_seq + 1 {
+                                tracing::error!(session = %self.id, last_seq, seq, "gap in pushes");
+                                return close(close::RELOAD, "missed events; reconnect with sinceSeq");
+                            }
+                            last_seq = seq;
+                        }
+                        if let Err(end) = enqueue(out, push.frame.to_string()) {
+                            return end;
+                        }
+                        if push.kind == PushKind::Deleted {
+                            return close(close::NOT_FOUND, "session deleted");
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => return slow_consumer(),
+                    Err(RecvError::Closed) => return close(close::RELOAD, "session reloaded; reconnect with sinceSeq"),
+                },
+                Some(reply) = replies.next(), if !replies.is_empty() => {
+                    if let Err(end) = enqueue(out, reply) {
+                        return end;
+                    }
+                }
+                frame = stream.next() => {
+                    last_heard = Instant::now();
+                    let text = match frame {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Binary(_))) => {
+                            let refusal = "binary frames are not commands; send JSON text";
+                            if let Err(end) = self.refuse(out, &mut malformed_in_a_row, protocol::error_frame(None, "invalid_frame", refusal, false, None)) {
+                                return end;
+                            }
+                            continue;
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                        Some(Ok(Message::Close(_))) | None => return End::Gone,
+                        Some(Err(err)) if is_too_big(&err) => return close(close::TOO_BIG, "frame too large"),
+                        Some(Err(_)) => return End::Gone,
+                    };
+                    let command = match Command::parse(&text, self.state.sessions.limits()) {
+                        Ok(command) => command,
+                        Err(refusal) => {
+                            let reply = refusal.reply();
+                            let result = if refusal.is_malformed() {
+                                self.refuse(out, &mut malformed_in_a_row, reply)
+                            } else {
+                                malformed_in_a_row = 0;
+                                enqueue(out, reply)
+                            };
+                            if let Err(end) = result {
+                                return end;
+                            }
+                            continue;
+                        }
+                    };
+                    malformed_in_a_row = 0;
+                    if !bucket.try_take(Instant::now()) {
+                        let reply = protocol::error_frame(Some(command.id), "rate_limited", "too many commands; slow down", true, None);
+                        if let Err(end) = enqueue(out, reply) {
+                            return end;
+                        }
+                        continue;
+                    }
+                    match self.run_command(command, identity).await {
+                        Ok(Some(pending)) => replies.push_back(pending),
+                        Ok(None) => {}
+                        Err(reply) => {
+                            if let Err(end) = enqueue(out, reply) {
+                                return end;
+                            }
+                        }
+                    }
+                    expiry = Box::pin(expiry_sleep(identity.expires_at));
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > settings.idle_timeout {
+                        return close(close::SILENT, "no traffic from the peer");
+                    }
+                    if out.try_send(Outbound::Ping).is_err() {
+                        return slow_consumer();
+                    }
+                }
+                () = &mut expiry => return close(close::UNAUTHENTICATED, "token expired"),
+            }
+        }
+    }
+
+    /// Runs one command: a write is queued with the session's actor now (so a socket's writes
+    /// apply in the order sent) and answered when committed; the rest answer at once.
+    /// `Ok(None)` means the reply was already queued.
+    async fn run_command(
+        &self,
+        command: Command,
+        identity: &mut Identity,
+    ) -> Result<Option<PendingReply>, String> {
+        let id = command.id;
+        match command.kind {
+            CommandKind::Ping => Ok(Some(Box::pin(std::future::ready(protocol::ok_frame(
+                id,
+                serde_json::json!({}),
+            ))))),
+            CommandKind::Auth { token } => match self.state.verifier.verify(&token) {
+                Ok(fresh) if fresh.uid == identity.uid => {
+                    *identity = fresh;
+                    Ok(Some(Box::pin(std::future::ready(auth_reply(id, identity)))))
+                }
+                Ok(_) => Err(protocol::error_frame(
+                    Some(id),
+                    "unauthenticated",
+                    "the token is for another user",
+                    false,
+                    None,
+                )),
+                Err(err) => Err(protocol::error_frame(
+                    Some(id),
+                    "unauthenticated",
+                    &err.to_string(),
+                    false,
+                    None,
+                )),
+            },
+            CommandKind::Write(op) => {
+                let pending = self
+                    .state
+                    .sessions
+                    .submit(&identity.uid, &self.id, op)
+                    .await
+                    .map_err(|err| protocol::session_error_frame(id, &err))?;
+                Ok(Some(Box::pin(async move {
+                    match pending.wait().await {
+                        Ok(outcome) => reply_for(id, &outcome),
+                        Err(err) => protocol::session_error_frame(id, &err),
+                    }
+                })))
+            }
+        }
+    }
+
+    /// Answers a frame that is not a command; too many in a row end the socket.
+    fn refuse(
+        &self,
+        out: &mpsc::Sender<Outbound>,
+        in_a_row: &mut u32,
+        reply: String,
+    ) -> Result<(), End> {
+        *in_a_row += 1;
+        enqueue(out, reply)?;
+        if *in_a_row >= MAX_MALFORMED_IN_A_ROW {
+            return Err(close(close::PROTOCOL_ERROR, "too many malformed frames"));
+        }
+        Ok(())
+    }
+
+    /// On shutdown: commands already taken are committed by their actors; wait for their
+    /// answers (up to the grace period) so that every acknowledged write is one the client saw.
+    async fn finish_replies(
+        &self,
+        out: &mpsc::Sender<Outbound>,
+        replies: &mut FuturesOrdered<PendingReply>,
+    ) {
+        let grace = tokio::time::sleep(self.state.live.shutdown_grace);
+        tokio::pin!(grace);
+        while !replies.is_empty() {
+            tokio::select! {
+                () = &mut grace => return,
+                Some(reply) = replies.next() => {
+                    if out.send(Outbound::Text(reply.into())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn reply_for(id: i64, outcome: &Outcome) -> String {
+    protocol::outcome_frame(id, outcome)
+}
+
+fn auth_reply(id: i64, identity: &Identity) -> String {
+    let expires_at = crate::session::time::Timestamp::from_millis(
+        identity.expires_at.saturating_mul(1000) as i64,
+    );
+    protocol::ok_frame(
+        id,
+        serde_json::json!({ "uid": identity.uid, "expiresAt": expires_at }),
+    )
+}
+
+fn slow_consumer() -> End {
+    End::Close {
+        code: close::SLOW_CONSUMER,
+        reason: "too far behind; reconnect with sinceSeq",
+        urgent: true,
+    }
+}
+
+/// Queues a frame for the writer; a full queue means the peer reads too slowly.
+fn enqueue(out: &mpsc::Sender<Outbound>, frame: String) -> Result<(), End> {
+    out.try_send(Outbound::Text(frame.into()))
+        .map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => slow_consumer(),
+            mpsc::error::TrySendError::Closed(_) => End::Gone,
+        })
+}
+
+/// Resolves when a token with this `exp` (seconds since the epoch) expires.
+fn expiry_sleep(expires_at: u64) -> Sleep {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let left = Duration::from_secs(expires_at).saturating_sub(now);
+    tokio::time::sleep(left)
+}
+
+fn is_too_big(err: &axum::Error) -> bool {
+    use std::error::Error as _;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
+    while let Some(cause) = source {
+        if let Some(ws) = cause.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
+            return matches!(ws, tokio_tungstenite::tungstenite::Error::Capacity(_));
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Drains the outbound queue into the socket, batching what is queued into one flush. When the
+/// socket must close at once (`urgent`), queued frames are dropped and the close frame is sent.
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Outbound>,
+    urgent: CancellationToken,
+    urgent_close: Arc<Mutex<Option<CloseFrame>>>,
+) {
+    const MAX_BATCH: usize = 64;
+    'frames: loop {
+        let first = tokio::select! {
+            biased;
+            () = urgent.cancelled() => break 'frames,
+            next = queue.recv() => next,
+        };
+        let Some(first) = first else {
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        for outbound in batch {
+            let closing = matches!(outbound, Outbound::Close(_));
+            let message = match outbound {
+                Outbound::Text(text) => Message::Text(text),
+                Outbound::Ping => Message::Ping(Default::default()),
+                Outbound::Close(frame) => Message::Close(Some(frame)),
+            };
+            let fed = tokio::select! {
+                biased;
+                () = urgent.cancelled() => break 'frames,
+                fed = sink.feed(message) => fed,
+            };
+            if fed.is_err() {
+                return;
+            }
+            if closing {
+                let _ = tokio::time::timeout(Duration::from_secs(1), sink.flush()).await;
+                return;
+            }
+        }
+        let flushed = tokio::select! {
+            biased;
+            () = urgent.cancelled() => break 'frames,
+            flushed = sink.flush() => flushed,
+        };
+        if flushed.is_err() {
+            return;
+        }
+    }
+    let frame = urgent_close
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    let _ = tokio::time::timeout(Duration::from_secs(5), sink.send(Message::Close(frame))).await;
+}

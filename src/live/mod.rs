@@ -1,0 +1,68 @@
+//! The WebSocket transport: one socket per live chat, streaming a session's committed changes
+//! to every tab in `seq` order and taking commands that write through the session's actor.
+//! The protocol is described in `protocol/README.md`.
+
+mod connection;
+mod protocol;
+mod rate;
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use crate::api::extract::{DocId, QueryPairs};
+use crate::app::AppState;
+use connection::{Connection, Start};
+
+/// How sockets behave; one value shared by all of them.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    pub ping_interval: Duration,
+    /// A peer silent (no frame, not even a pong) this long is disconnected.
+    pub idle_timeout: Duration,
+    /// Time a socket without an `Authorization` header has to send its `auth` frame.
+    pub auth_timeout: Duration,
+    /// Frames queued for a socket; a socket that falls this far behind is closed with 4008.
+    pub queue: usize,
+    pub max_frame_bytes: usize,
+    pub rate_per_sec: u32,
+    pub burst: u32,
+    /// How long shutdown waits for sockets to answer their commands and close.
+    pub shutdown_grace: Duration,
+}
+
+/// Read buffer per socket: small, since commands are small and idle sockets are many.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// `GET /api/live-chat-sessions/:id/live`: upgrades, then authenticates (header or first
+/// frame) and attaches to the session. Refusals after the upgrade are close codes, which
+/// browsers can see, unlike the status of a refused upgrade.
+pub async fn attach(
+    State(state): State<AppState>,
+    DocId(id): DocId,
+    QueryPairs(query): QueryPairs,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|value| state.verifier.verify_header(value.to_str().ok()));
+    let since = query
+        .iter()
+        .find(|(key, _)| key == "sinceSeq")
+        .map(|(_, value)| value.parse::<u64>().map_err(|_| value.clone()));
+    let settings = state.live.clone();
+    let sockets = state.sockets.clone();
+    upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(settings.max_frame_bytes)
+        .max_frame_size(settings.max_frame_bytes)
+        .on_upgrade(move |socket| {
+            let connection = Connection::new(state, id, Start { header, since });
+            sockets.track_future(connection.run(socket))
+        })
+}
