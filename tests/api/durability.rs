@@ -1,103 +1,12 @@
 //! The binary as users run it: its command line, and durability across `kill -9`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::helpers::*;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_livechat-sessions");
-
-/// The server binary, running on port 0.
-struct ServerProcess {
-    child: Child,
-    address: String,
-}
-
-impl ServerProcess {
-    async fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("the binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("it prints its address in time")
-            .unwrap()
-            .expect("a line on stdout");
-        let address = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        assert!(
-            address.starts_with("http://127.0.0.1:") && !address.ends_with(":0"),
-            "{address}"
-        );
-        // Nothing else may appear on stdout.
-        tokio::spawn(async move {
-            if let Ok(Some(extra)) = lines.next_line().await {
-                panic!("unexpected stdout line {extra:?}");
-            }
-        });
-        Self { child, address }
-    }
-
-    async fn on(data_dir: &Path) -> Self {
-        Self::start(
-            &[
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--data-dir",
-                data_dir.to_str().unwrap(),
-            ],
-            &[],
-        )
-        .await
-    }
-
-    async fn kill9(mut self) {
-        self.child.start_kill().unwrap();
-        self.child.wait().await.unwrap();
-    }
-}
-
-async fn token_from_cli(data_dir: &Path, uid: &str) -> String {
-    let output = Command::new(BIN)
-        .args([
-            "token",
-            "--uid",
-            uid,
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(output.status.success());
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "token prints one line and nothing else: {stdout:?}"
-    );
-    assert_eq!(lines[0].split('.').count(), 3, "a JWT: {stdout:?}");
-    lines[0].to_owned()
-}
+use tokio::process::Command;
 
 async fn call(
     client: &reqwest::Client,
@@ -292,6 +201,14 @@ async fn serve_help_lists_every_setting_with_its_variable() {
         "LIVECHAT_MAX_URL_CHARS",
         "LIVECHAT_MAX_FIELD_CHARS",
         "LIVECHAT_MAX_IMAGES_PER_SESSION",
+        "LIVECHAT_WS_PING_MS",
+        "LIVECHAT_WS_IDLE_TIMEOUT_MS",
+        "LIVECHAT_WS_AUTH_TIMEOUT_MS",
+        "LIVECHAT_WS_QUEUE",
+        "LIVECHAT_WS_MAX_FRAME_BYTES",
+        "LIVECHAT_WS_RATE",
+        "LIVECHAT_WS_BURST",
+        "LIVECHAT_SHUTDOWN_GRACE_MS",
     ] {
         assert!(
             help.contains(variable),

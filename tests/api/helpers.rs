@@ -1,14 +1,19 @@
 //! Starting the server for a test, talking to it, and checking what it answers.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use livechat_sessions::app::Server;
 use livechat_sessions::auth::TokenIssuer;
 use livechat_sessions::config::ServeConfig;
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
 
 pub struct TestApp {
     pub address: String,
@@ -305,4 +310,108 @@ impl OpenApi {
 /// A name no other call returns, for ids that must not collide.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", livechat_sessions::session::new_id())
+}
+
+/// The server binary, as users run it.
+pub const BIN: &str = env!("CARGO_BIN_EXE_livechat-sessions");
+
+pub struct ServerProcess {
+    pub child: Child,
+    pub address: String,
+}
+
+impl ServerProcess {
+    pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("it prints its address in time")
+            .unwrap()
+            .expect("a line on stdout");
+        let address = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        assert!(
+            address.starts_with("http://127.0.0.1:") && !address.ends_with(":0"),
+            "{address}"
+        );
+        // Nothing else may appear on stdout.
+        tokio::spawn(async move {
+            if let Ok(Some(extra)) = lines.next_line().await {
+                panic!("unexpected stdout line {extra:?}");
+            }
+        });
+        Self { child, address }
+    }
+
+    pub async fn on(data_dir: &Path) -> Self {
+        Self::start(
+            &[
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await
+    }
+
+    pub async fn kill9(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
+    pub async fn terminate(mut self) -> bool {
+        let pid = self.child.id().expect("still running").to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success());
+        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the server exits after SIGTERM")
+            .unwrap();
+        exit.success()
+    }
+}
+
+pub async fn token_from_cli(data_dir: &Path, uid: &str) -> String {
+    let output = Command::new(BIN)
+        .args([
+            "token",
+            "--uid",
+            uid,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "token prints one line and nothing else: {stdout:?}"
+    );
+    assert_eq!(lines[0].split('.').count(), 3, "a JWT: {stdout:?}");
+    lines[0].to_owned()
 }

@@ -2,6 +2,7 @@
 //! Every response a test receives is also checked against `protocol/openapi.yaml`.
 
 mod helpers;
+mod live_client;
 
 mod auth;
 mod concurrency;
@@ -10,5 +11,7 @@ mod flow;
 mod idempotency;
 mod lifecycle;
 mod list;
+mod live;
+mod live_process;
 mod restore;
 mod validation;
