@@ -4,6 +4,7 @@
 //! connections; `append` appends one-image messages over many sessions. Each prints a table and
 //! one line of JSON with throughput and latency percentiles.
 
+mod fanout;
 mod report;
 
 use std::sync::Arc;
@@ -54,6 +55,19 @@ enum Scenario {
         images: usize,
         #[arg(long, value_enum, default_value_t = RestoreBy::ImageUrl)]
         by: RestoreBy,
+    },
+    /// One writer per session over WebSocket, every tab receiving: delivery latency and gaps.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 100)]
+        sessions: usize,
+        /// Sockets per session (one of them writes).
+        #[arg(long, default_value_t = 4)]
+        tabs: usize,
+        /// `message.add` per second per session.
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
     },
     /// Append one-image messages, spread over sessions.
     Append {
@@ -134,6 +148,12 @@ async fn main() -> anyhow::Result<()> {
             by,
         } => restore(common, sessions, images, by).await,
         Scenario::Append { common, sessions } => append(common, sessions).await,
+        Scenario::Fanout {
+            common,
+            sessions,
+            tabs,
+            rate,
+        } => fanout::fanout(common, sessions, tabs, rate).await,
     }
 }
 

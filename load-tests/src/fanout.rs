@@ -1,0 +1,174 @@
+//! `fanout`: S sessions × T tabs; one tab per session writes `message.add` at R per second and
+//! every tab receives every event. Latency is from the send to the receipt on each other tab;
+//! every tab checks that `seq` arrives without gap.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures::{SinkExt as _, StreamExt as _};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+use crate::{Client, Common, run_id};
+
+pub struct Totals {
+    pub latency_us: Histogram<u64>,
+    pub deliveries: u64,
+    pub gaps: u64,
+    pub errors: u64,
+}
+
+pub async fn fanout(common: Common, sessions: usize, tabs: usize, rate: u32) -> anyhow::Result<()> {
+    let client = Client::new(&common, "load-fanout")?;
+    let run = run_id();
+    let base = Instant::now();
+    let ws_base = common
+        .target
+        .trim_end_matches('/')
+        .replacen("http", "ws", 1);
+    let stop_at = Arc::new(AtomicU64::new(u64::MAX));
+    // Writers wait for every socket to be open.
+    let (start, started_rx) = tokio::sync::watch::channel(false);
+    let mut readers = Vec::new();
+    let mut writers = Vec::new();
+    eprintln!("opening {} sockets…", sessions * tabs);
+    for s in 0..sessions {
+        let id = client.create(&format!("fanout-{run}-{s}")).await?;
+        let url = format!("{ws_base}/api/live-chat-sessions/{id}/live");
+        for t in 0..tabs {
+            let mut request = url.as_str().into_client_request()?;
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {}", client.token).parse()?);
+            let (ws, _) = tokio_tungstenite::connect_async(request)
+                .await
+                .context("connect")?;
+            let (mut sink, mut stream) = ws.split();
+            // The snapshot comes first.
+            let snapshot = stream.next().await.context("no snapshot")??;
+            let snapshot: Value = serde_json::from_str(snapshot.to_text()?)?;
+            let first_seq = snapshot["seq"].as_u64().context("no snapshot seq")?;
+            if t == 0 {
+                let (stop_at, run) = (Arc::clone(&stop_at), run.clone());
+                let mut started = started_rx.clone();
+                writers.push(tokio::spawn(async move {
+                    let _ = started.wait_for(|go| *go).await;
+                    // Writers spread evenly over the interval, as independent users would be.
+                    let period = Duration::from_secs_f64(1.0 / f64::from(rate));
+                    tokio::time::sleep(period.mul_f64(s as f64 / sessions as f64)).await;
+                    let mut tick = tokio::time::interval(period);
+                    let mut n: u64 = 0;
+                    loop {
+                        tick.tick().await;
+                        let now = base.elapsed().as_micros() as u64;
+                        if now >= stop_at.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        n += 1;
+                        let frame = json!({ "id": n, "type": "message.add", "prompt": format!("{now}"),
+                            "images": [{ "url": format!("https://img.example/{run}/{s}/{n}.png") }] });
+                        if sink.send(Message::text(frame.to_string())).await.is_err() {
+                            return;
+                        }
+                    }
+                }));
+            }
+            let stop_at = Arc::clone(&stop_at);
+            readers.push(tokio::spawn(async move {
+                let mut totals = Totals {
+                    latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+                    deliveries: 0,
+                    gaps: 0,
+                    errors: 0,
+                };
+                let mut last_seq = first_seq;
+                loop {
+                    let grace = Duration::from_secs(2);
+                    let next = tokio::time::timeout(grace, stream.next()).await;
+                    let Ok(Some(Ok(Message::Text(text)))) = next else {
+                        if base.elapsed().as_micros() as u64 >= stop_at.load(Ordering::Relaxed) {
+                            return totals;
+                        }
+                        continue;
+                    };
+                    let frame: Value = serde_json::from_str(&text).unwrap_or_default();
+                    match frame["type"].as_str() {
+                        Some("message.added") => {
+                            let seq = frame["seq"].as_u64().unwrap_or_default();
+                            if seq != last_seq + 1 {
+                                totals.gaps += 1;
+                            }
+                            last_seq = seq;
+                            totals.deliveries += 1;
+                            let sent: u64 = frame["message"]["prompt"]
+                                .as_str()
+                                .and_then(|p| p.parse().ok())
+                                .unwrap_or(0);
+                            if t != 0 {
+                                let now = base.elapsed().as_micros() as u64;
+                                let _ = totals.latency_us.record(now.saturating_sub(sent).max(1));
+                            }
+                        }
+                        Some("reply") if frame["ok"] == false => totals.errors += 1,
+                        _ => {}
+                    }
+                }
+            }));
+        }
+    }
+    eprintln!("writing for {} s…", common.duration);
+    let started = base.elapsed();
+    let _ = start.send(true);
+    stop_at.store(
+        (started + Duration::from_secs(common.duration)).as_micros() as u64,
+        Ordering::Relaxed,
+    );
+    for writer in writers {
+        let _ = writer.await;
+    }
+    let mut total = Totals {
+        latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+        deliveries: 0,
+        gaps: 0,
+        errors: 0,
+    };
+    for reader in readers {
+        if let Ok(part) = reader.await {
+            let _ = total.latency_us.add(&part.latency_us);
+            total.deliveries += part.deliveries;
+            total.gaps += part.gaps;
+            total.errors += part.errors;
+        }
+    }
+    let seconds = common.duration as f64;
+    let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
+    println!("fanout: {sessions} sessions × {tabs} tabs, {rate} writes/s per session, {seconds} s");
+    println!(
+        "  {:>14} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "deliveries/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "gaps", "errors"
+    );
+    println!(
+        "  {:>14.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7}",
+        total.deliveries as f64 / seconds,
+        ms(0.5),
+        ms(0.95),
+        ms(0.99),
+        total.latency_us.max() as f64 / 1000.0,
+        total.gaps,
+        total.errors
+    );
+    println!(
+        "{}",
+        json!({
+            "scenario": "fanout", "sessions": sessions, "tabs": tabs, "rate": rate, "seconds": seconds,
+            "deliveries_per_second": total.deliveries as f64 / seconds,
+            "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99),
+            "max_ms": total.latency_us.max() as f64 / 1000.0, "gaps": total.gaps, "errors": total.errors,
+        })
+    );
+    Ok(())
+}
