@@ -23,7 +23,6 @@ use super::protocol::{self, Command, CommandKind, close};
 use super::rate::TokenBucket;
 use crate::app::AppState;
 use crate::auth::{AuthError, Identity};
-use crate::session::state::Outcome;
 use crate::session::{AttachStart, Attachment, PushKind, SessionError};
 
 /// What the upgrade request said: its `Authorization` header (if any, verified) and its
@@ -99,11 +98,11 @@ impl Connection {
                 code,
                 reason: Utf8Bytes::from_static(reason),
             };
-            if now {
+            // A close that does not fit behind the queued frames goes out at once instead.
+            let queued = !now && outbound.try_send(Outbound::Close(frame.clone())).is_ok();
+            if !queued {
                 *urgent_close.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame);
                 urgent.cancel();
-            } else {
-                let _ = outbound.send(Outbound::Close(frame)).await;
             }
         }
         drop(outbound);
@@ -308,16 +307,18 @@ impl Connection {
                         }
                         continue;
                     }
+                    let expires_at = identity.expires_at;
                     match self.run_command(command, identity).await {
-                        Ok(Some(pending)) => replies.push_back(pending),
-                        Ok(None) => {}
+                        Ok(pending) => replies.push_back(pending),
                         Err(reply) => {
                             if let Err(end) = enqueue(out, reply) {
                                 return end;
                             }
                         }
                     }
-                    expiry = Box::pin(expiry_sleep(identity.expires_at));
+                    if identity.expires_at != expires_at {
+                        expiry = Box::pin(expiry_sleep(identity.expires_at));
+                    }
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > settings.idle_timeout {
@@ -333,23 +334,23 @@ impl Connection {
     }
 
     /// Runs one command: a write is queued with the session's actor now (so a socket's writes
-    /// apply in the order sent) and answered when committed; the rest answer at once.
-    /// `Ok(None)` means the reply was already queued.
+    /// apply in the order sent) and answered when committed; the rest answer at once. `Err` is
+    /// a refusal to send now.
     async fn run_command(
         &self,
         command: Command,
         identity: &mut Identity,
-    ) -> Result<Option<PendingReply>, String> {
+    ) -> Result<PendingReply, String> {
         let id = command.id;
         match command.kind {
-            CommandKind::Ping => Ok(Some(Box::pin(std::future::ready(protocol::ok_frame(
+            CommandKind::Ping => Ok(Box::pin(std::future::ready(protocol::ok_frame(
                 id,
                 serde_json::json!({}),
-            ))))),
+            )))),
             CommandKind::Auth { token } => match self.state.verifier.verify(&token) {
                 Ok(fresh) if fresh.uid == identity.uid => {
                     *identity = fresh;
-                    Ok(Some(Box::pin(std::future::ready(auth_reply(id, identity)))))
+                    Ok(Box::pin(std::future::ready(auth_reply(id, identity))))
                 }
                 Ok(_) => Err(protocol::error_frame(
                     Some(id),
@@ -373,12 +374,12 @@ impl Connection {
                     .submit(&identity.uid, &self.id, op)
                     .await
                     .map_err(|err| protocol::session_error_frame(id, &err))?;
-                Ok(Some(Box::pin(async move {
+                Ok(Box::pin(async move {
                     match pending.wait().await {
-                        Ok(outcome) => reply_for(id, &outcome),
+                        Ok(outcome) => protocol::outcome_frame(id, &outcome),
                         Err(err) => protocol::session_error_frame(id, &err),
                     }
-                })))
+                }))
             }
         }
     }
@@ -418,10 +419,6 @@ impl Connection {
             }
         }
     }
-}
-
-fn reply_for(id: i64, outcome: &Outcome) -> String {
-    protocol::outcome_frame(id, outcome)
 }
 
 fn auth_reply(id: i64, identity: &Identity) -> String {
