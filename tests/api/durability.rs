@@ -5,70 +5,29 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::helpers::*;
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::json;
 use tokio::process::Command;
-
-async fn call(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: &str,
-    body: Option<Value>,
-) -> reqwest::Result<(u16, Value)> {
-    let mut request = client.request(method, url).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.body(body.to_string());
-    }
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await?))
-}
 
 #[tokio::test]
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::on(dir.path()).await;
-    let token = token_from_cli(dir.path(), "u").await;
-    let client = reqwest::Client::new();
-    let base = format!("{}{BASE}", server.address);
-
-    let (_, created) = call(
-        &client,
-        reqwest::Method::POST,
-        base.clone(),
-        &token,
-        Some(json!({ "sessionId": "s", "model": "m" })),
-    )
-    .await
-    .unwrap();
-    let id = created["data"]["sessionDocId"].as_str().unwrap().to_owned();
+    let user = ProcessUser::new(&server, &token_from_cli(dir.path(), "u").await);
+    let id = user.create("s").await;
 
     // Four writers append as fast as they can; the server is killed mid-stream.
     let acknowledged: Arc<Mutex<BTreeMap<String, u64>>> = Default::default();
     let writers: Vec<_> = (0..4)
         .map(|w| {
-            let (client, token, acknowledged) =
-                (client.clone(), token.clone(), Arc::clone(&acknowledged));
-            let url = format!("{base}/{id}/messages");
+            let (user, id, acknowledged) = (user.clone(), id.clone(), Arc::clone(&acknowledged));
             tokio::spawn(async move {
                 for n in 0.. {
-                    let image_url = format!("https://img/{w}/{n}");
-                    let body = json!({ "prompt": "p", "images": [{ "url": image_url }] });
-                    match call(
-                        &client,
-                        reqwest::Method::POST,
-                        url.clone(),
-                        &token,
-                        Some(body),
-                    )
-                    .await
-                    {
-                        Ok((200, reply)) => {
-                            let order = reply["data"]["orders"][0].as_u64().unwrap();
-                            acknowledged.lock().unwrap().insert(image_url, order);
-                        }
-                        _ => return,
-                    }
+                    let url = format!("https://img/{w}/{n}");
+                    match user.append(&id, &url).await {
+                        Some(order) => acknowledged.lock().unwrap().insert(url, order),
+                        None => return,
+                    };
                 }
             })
         })
@@ -82,63 +41,14 @@ async fn acknowledged_writes_survive_kill_9() {
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
 
+    // The token minted before the crash still works, and nothing acknowledged is missing.
     let server = ServerProcess::on(dir.path()).await;
-    let base = format!("{}{BASE}", server.address);
-    let (status, reply) = call(
-        &client,
-        reqwest::Method::GET,
-        format!("{base}/{id}"),
-        &token,
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        status, 200,
-        "the token minted before the crash still works: {reply}"
-    );
-    let session = &reply["data"]["session"];
-    let stored: BTreeMap<String, u64> = session["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["url"].as_str().unwrap().to_owned(),
-                i["order"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    for (url, order) in &acknowledged {
-        assert_eq!(
-            stored.get(url),
-            Some(order),
-            "acknowledged {url} (order {order}) was lost"
-        );
-    }
-    let total = stored.len() as u64;
-    let mut orders: Vec<u64> = stored.values().copied().collect();
-    orders.sort();
-    assert_eq!(
-        orders,
-        (1..=total).collect::<Vec<_>>(),
-        "orders stay gap-free"
-    );
-    assert_eq!(session["seq"].as_u64(), Some(total));
+    let user = user.on(&server);
+    let total = assert_kept(&user.session(&id).await, &acknowledged);
     assert!(total >= acknowledged.len() as u64);
 
     // And the session keeps going from where it was.
-    let (status, reply) = call(
-        &client,
-        reqwest::Method::POST,
-        format!("{base}/{id}/messages"),
-        &token,
-        Some(json!({ "prompt": "after", "images": [{ "url": "https://img/after" }] })),
-    )
-    .await
-    .unwrap();
-    assert_eq!(status, 200);
-    assert_eq!(reply["data"]["orders"], json!([total + 1]));
+    assert_eq!(user.append(&id, "https://img/after").await, Some(total + 1));
     server.kill9().await;
 }
 
@@ -164,15 +74,8 @@ async fn no_subcommand_means_serve_and_settings_come_from_the_environment() {
     let token = livechat_sessions::auth::TokenIssuer::hs256(b"s3cret")
         .issue("u", 60)
         .unwrap();
-    let (status, _) = call(
-        &reqwest::Client::new(),
-        reqwest::Method::GET,
-        format!("{}{BASE}", server.address),
-        &token,
-        None,
-    )
-    .await
-    .unwrap();
+    let user = ProcessUser::new(&server, &token);
+    let (status, _) = user.call(Method::GET, BASE, None).await.unwrap();
     assert_eq!(status, 200);
     assert!(!dir.path().join("jwt-secret").exists());
     server.kill9().await;
@@ -232,28 +135,13 @@ async fn a_configured_limit_applies() {
         &[],
     )
     .await;
-    let token = token_from_cli(dir.path(), "u").await;
-    let client = reqwest::Client::new();
-    let base = format!("{}{BASE}", server.address);
-    let (_, created) = call(
-        &client,
-        reqwest::Method::POST,
-        base.clone(),
-        &token,
-        Some(json!({ "sessionId": "s", "model": "m" })),
-    )
-    .await
-    .unwrap();
-    let id = created["data"]["sessionDocId"].as_str().unwrap();
-    let (status, reply) = call(
-        &client,
-        reqwest::Method::POST,
-        format!("{base}/{id}/messages"),
-        &token,
-        Some(json!({ "prompt": "123456", "images": [] })),
-    )
-    .await
-    .unwrap();
+    let user = ProcessUser::new(&server, &token_from_cli(dir.path(), "u").await);
+    let id = user.create("s").await;
+    let body = json!({ "prompt": "123456", "images": [] });
+    let (status, reply) = user
+        .call(Method::POST, &format!("{BASE}/{id}/messages"), Some(body))
+        .await
+        .unwrap();
     assert_eq!((status, &reply["data"]["field"]), (400, &json!("prompt")));
     server.kill9().await;
 }

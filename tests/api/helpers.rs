@@ -415,3 +415,116 @@ pub async fn token_from_cli(data_dir: &Path, uid: &str) -> String {
     assert_eq!(lines[0].split('.').count(), 3, "a JWT: {stdout:?}");
     lines[0].to_owned()
 }
+
+/// A user of a server process, over plain HTTP (responses are not schema-checked here: the
+/// process may be killed mid-request).
+#[derive(Clone)]
+pub struct ProcessUser {
+    pub client: reqwest::Client,
+    pub address: String,
+    pub token: String,
+}
+
+impl ProcessUser {
+    pub fn new(server: &ServerProcess, token: &str) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            address: server.address.clone(),
+            token: token.to_owned(),
+        }
+    }
+
+    /// The same user against another server process.
+    pub fn on(&self, server: &ServerProcess) -> Self {
+        Self {
+            address: server.address.clone(),
+            ..self.clone()
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Result<(u16, Value)> {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await?))
+    }
+
+    pub async fn create(&self, session_id: &str) -> String {
+        let (status, reply) = self
+            .call(
+                Method::POST,
+                BASE,
+                Some(json!({ "sessionId": session_id, "model": "m" })),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{reply}");
+        reply["data"]["sessionDocId"].as_str().unwrap().to_owned()
+    }
+
+    /// Appends one image; the order it got, or `None` if the append was not acknowledged.
+    pub async fn append(&self, id: &str, url: &str) -> Option<u64> {
+        let body = json!({ "prompt": "p", "images": [{ "url": url }] });
+        match self
+            .call(Method::POST, &format!("{BASE}/{id}/messages"), Some(body))
+            .await
+        {
+            Ok((200, reply)) => reply["data"]["orders"][0].as_u64(),
+            _ => None,
+        }
+    }
+
+    pub async fn session(&self, id: &str) -> Value {
+        let (status, reply) = self
+            .call(Method::GET, &format!("{BASE}/{id}"), None)
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{reply}");
+        reply["data"]["session"].clone()
+    }
+}
+
+/// Asserts that every acknowledged image (url → order) is in `session` with its order, and
+/// that the session's orders and `seq` have no gap. Returns the number of images.
+#[track_caller]
+pub fn assert_kept(session: &Value, acknowledged: &std::collections::BTreeMap<String, u64>) -> u64 {
+    let stored: std::collections::BTreeMap<String, u64> = session["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["url"].as_str().unwrap().to_owned(),
+                i["order"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for (url, order) in acknowledged {
+        assert_eq!(
+            stored.get(url),
+            Some(order),
+            "acknowledged {url} (order {order}) was lost"
+        );
+    }
+    let total = stored.len() as u64;
+    let mut orders: Vec<u64> = stored.values().copied().collect();
+    orders.sort();
+    assert_eq!(
+        orders,
+        (1..=total).collect::<Vec<_>>(),
+        "orders stay gap-free"
+    );
+    assert_eq!(session["seq"].as_u64(), Some(total), "one change per image");
+    total
+}

@@ -4,40 +4,15 @@ use std::collections::BTreeMap;
 
 use crate::helpers::*;
 use crate::live_client::*;
-use serde_json::{Value, json};
-
-async fn create(client: &reqwest::Client, address: &str, token: &str) -> String {
-    let reply: Value = client
-        .post(format!("{address}{BASE}"))
-        .bearer_auth(token)
-        .body(json!({ "sessionId": "live", "model": "m" }).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    reply["data"]["sessionDocId"].as_str().unwrap().to_owned()
-}
-
-async fn append(client: &reqwest::Client, address: &str, token: &str, id: &str, url: &str) {
-    let response = client
-        .post(format!("{address}{BASE}/{id}/messages"))
-        .bearer_auth(token)
-        .body(json!({ "prompt": "p", "images": [{ "url": url }] }).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_tab_resumes_exactly_after_the_server_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::on(dir.path()).await;
     let token = token_from_cli(dir.path(), "u").await;
-    let client = reqwest::Client::new();
-    let id = create(&client, &server.address, &token).await;
+    let user = ProcessUser::new(&server, &token);
+    let id = user.create("live").await;
 
     let mut tab = LiveClient::connect(&live_url(&server.address, &id, None), Some(&token)).await;
     assert_eq!(tab.event().await["type"], "snapshot");
@@ -56,14 +31,8 @@ async fn a_tab_resumes_exactly_after_the_server_restarts() {
     }
     tab.close().await;
     for n in 0..10 {
-        append(
-            &client,
-            &server.address,
-            &token,
-            &id,
-            &format!("https://img/missed/{n}"),
-        )
-        .await;
+        let url = format!("https://img/missed/{n}");
+        assert!(user.append(&id, &url).await.is_some());
     }
     server.kill9().await;
 
@@ -91,8 +60,8 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_write_and_closes_every_soc
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::on(dir.path()).await;
     let token = token_from_cli(dir.path(), "u").await;
-    let client = reqwest::Client::new();
-    let id = create(&client, &server.address, &token).await;
+    let user = ProcessUser::new(&server, &token);
+    let id = user.create("live").await;
 
     let mut tabs = Vec::new();
     for _ in 0..3 {
@@ -128,34 +97,6 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_write_and_closes_every_soc
     assert!(!acknowledged.is_empty());
 
     let server = ServerProcess::on(dir.path()).await;
-    let reply: Value = client
-        .get(format!("{}{BASE}/{id}", server.address))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = &reply["data"]["session"];
-    let stored: BTreeMap<String, u64> = session["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["url"].as_str().unwrap().to_owned(),
-                i["order"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    for (url, order) in &acknowledged {
-        assert_eq!(stored.get(url), Some(order), "acknowledged {url} was lost");
-    }
-    let total = stored.len() as u64;
-    assert_eq!(session["seq"].as_u64(), Some(total));
-    let mut orders: Vec<u64> = stored.values().copied().collect();
-    orders.sort();
-    assert_eq!(orders, (1..=total).collect::<Vec<_>>());
+    assert_kept(&user.on(&server).session(&id).await, &acknowledged);
     server.kill9().await;
 }
