@@ -59,14 +59,7 @@ fn signed(secret: &[u8], claims: Value) -> String {
 #[tokio::test]
 async fn every_route_refuses_a_missing_expired_or_wrongly_signed_token() {
     let app = spawn_app().await;
-    let id = app.create_session("alice", "s").await;
-    app.append(
-        "alice",
-        &id,
-        json!({ "prompt": "p", "images": [image("https://img/1")] }),
-    )
-    .await
-    .ok();
+    let id = app.session_with_image("alice", "s", "https://img/1").await;
     let before = app.session("alice", &id).await;
 
     let now = jsonwebtoken::get_current_timestamp();
@@ -155,14 +148,7 @@ fn base64_claims(sub: &str, exp: u64) -> String {
 #[tokio::test]
 async fn another_users_session_is_404_on_every_route_and_stays_unchanged() {
     let app = spawn_app().await;
-    let id = app.create_session("alice", "s").await;
-    app.append(
-        "alice",
-        &id,
-        json!({ "prompt": "p", "images": [image("https://img/1")] }),
-    )
-    .await
-    .ok();
+    let id = app.session_with_image("alice", "s", "https://img/1").await;
     let before = app.session("alice", &id).await;
 
     for (method, path, body) in routes(&id)

@@ -221,14 +221,7 @@ async fn the_health_check_needs_no_token() {
 #[tokio::test]
 async fn the_openapi_check_refuses_a_session_that_differs_from_the_description() {
     let app = spawn_app().await;
-    let id = app.create_session("u", "s").await;
-    app.append(
-        "u",
-        &id,
-        json!({ "prompt": "p", "images": [image("https://img/1")] }),
-    )
-    .await
-    .ok();
+    let id = app.session_with_image("u", "s", "https://img/1").await;
     let reply = app.get(&format!("{BASE}/{id}"), "u").await;
     let path = format!("{BASE}/{id}");
 

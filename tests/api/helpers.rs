@@ -157,6 +157,14 @@ impl TestApp {
         reply.ok()["sessionDocId"].as_str().unwrap().to_owned()
     }
 
+    /// Creates a session for `uid` holding one message with one image at `url`.
+    pub async fn session_with_image(&self, uid: &str, session_id: &str, url: &str) -> String {
+        let id = self.create_session(uid, session_id).await;
+        let body = json!({ "prompt": "p", "images": [image(url)] });
+        self.append(uid, &id, body).await.ok();
+        id
+    }
+
     pub async fn append(&self, uid: &str, id: &str, body: Value) -> Reply {
         self.post(&format!("{BASE}/{id}/messages"), uid, body).await
     }

@@ -64,14 +64,7 @@ async fn the_same_images_again_are_a_retry() {
 #[tokio::test]
 async fn a_message_mixing_known_and_new_images_adds_only_the_new_ones() {
     let app = spawn_app().await;
-    let id = app.create_session("u", "s").await;
-    app.append(
-        "u",
-        &id,
-        json!({ "prompt": "p", "images": [image("https://img/1")] }),
-    )
-    .await
-    .ok();
+    let id = app.session_with_image("u", "s", "https://img/1").await;
     let mixed = app
         .append("u", &id, json!({ "prompt": "q", "images": [image("https://img/1"), image("https://img/2"), image("https://img/2")] }))
         .await;

@@ -104,14 +104,7 @@ async fn status_changes_keep_completed_at_consistent() {
 #[tokio::test]
 async fn a_deleted_session_is_gone_and_its_session_id_free_again() {
     let app = spawn_app().await;
-    let id = app.create_session("u", "s").await;
-    app.append(
-        "u",
-        &id,
-        json!({ "prompt": "p", "images": [image("https://img/1")] }),
-    )
-    .await
-    .ok();
+    let id = app.session_with_image("u", "s", "https://img/1").await;
     let path = format!("{BASE}/{id}");
 
     app.call(Method::DELETE, &path, Some("u"), None).await.ok();

@@ -39,14 +39,8 @@ async fn restore_finds_the_session_by_url_original_url_and_firebase_url() {
 #[tokio::test]
 async fn restore_never_finds_another_users_session() {
     let app = spawn_app().await;
-    let id = app.create_session("alice", "s").await;
-    app.append(
-        "alice",
-        &id,
-        json!({ "prompt": "p", "images": [image("https://img/shared.png")] }),
-    )
-    .await
-    .ok();
+    app.session_with_image("alice", "s", "https://img/shared.png")
+        .await;
 
     let bob = app
         .get(&restore_path("https://img/shared.png"), "bob")
@@ -111,14 +105,7 @@ async fn restore_without_an_image_url_is_400() {
 #[tokio::test]
 async fn a_deleted_session_is_no_longer_restored() {
     let app = spawn_app().await;
-    let id = app.create_session("u", "s").await;
-    app.append(
-        "u",
-        &id,
-        json!({ "prompt": "p", "images": [image("https://img/1")] }),
-    )
-    .await
-    .ok();
+    let id = app.session_with_image("u", "s", "https://img/1").await;
     let deleted = app
         .call(
             reqwest::Method::DELETE,
