@@ -18,10 +18,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, TokenVerifier};
-use crate::config::{ServeConfig, StoreKind};
+use crate::config::{FirestoreArgs, ServeConfig, StoreKind};
 use crate::live::LiveSettings;
 use crate::session::Sessions;
 use crate::store::SessionStore;
+use crate::store::firestore::FirestoreStore;
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
 
 /// What every handler can reach.
@@ -48,7 +49,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+    pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         let data_dir = &config.secret.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
@@ -65,6 +66,7 @@ impl Server {
                     .with_context(|| format!("cannot open {}", path.display()))?;
                 Arc::new(store)
             }
+            StoreKind::Firestore => Arc::new(connect_firestore(&config.firestore).await?),
         };
         Ok(Self {
             state: AppState {
@@ -112,4 +114,16 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// The Firestore store named by `args`.
+pub async fn connect_firestore(args: &FirestoreArgs) -> anyhow::Result<FirestoreStore> {
+    let project = args
+        .firestore_project
+        .as_deref()
+        .context("the firestore store needs --firestore-project (LIVECHAT_FIRESTORE_PROJECT)")?;
+    let deadline = Duration::from_millis(args.firestore_timeout_ms.max(1));
+    FirestoreStore::connect(project, deadline)
+        .await
+        .with_context(|| format!("cannot reach Firestore project {project}"))
 }

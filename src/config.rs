@@ -32,12 +32,40 @@ pub enum Command {
     Serve(ServeConfig),
     /// Print a signed token for a user, accepted by `serve` on the same data dir or secret.
     Token(TokenArgs),
+    /// Convert sessions stored by the original system to the current Firestore layout
+    /// (a dry run unless `--apply`).
+    MigrateFirestore(MigrateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// Write the conversion; without it, only report what would change.
+    #[arg(long)]
+    pub apply: bool,
+
+    #[command(flatten)]
+    pub firestore: FirestoreArgs,
+}
+
+/// Where the Firestore store lives.
+#[derive(Debug, Clone, Args)]
+pub struct FirestoreArgs {
+    /// Google Cloud project of the Firestore database (credentials come from the environment;
+    /// `FIRESTORE_EMULATOR_HOST` selects an emulator).
+    #[arg(long, env = "LIVECHAT_FIRESTORE_PROJECT")]
+    pub firestore_project: Option<String>,
+
+    /// Milliseconds any one Firestore call may take before the request fails with 503.
+    #[arg(long, env = "LIVECHAT_FIRESTORE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub firestore_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
     /// An embedded SQLite file under the data dir.
     Sqlite,
+    /// Cloud Firestore (`--firestore-project`).
+    Firestore,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -60,6 +88,9 @@ pub struct ServeConfig {
     /// SQLite read connections.
     #[arg(long, env = "LIVECHAT_SQLITE_READERS", default_value_t = 4)]
     pub sqlite_readers: usize,
+
+    #[command(flatten)]
+    pub firestore: FirestoreArgs,
 
     /// Seconds without a command after which a session's actor leaves memory.
     #[arg(long, env = "LIVECHAT_ACTOR_IDLE_SECS", default_value_t = 60)]
@@ -206,7 +237,7 @@ impl ServeConfig {
             .command
             .and_then(|c| match c {
                 Command::Serve(config) => Some(config),
-                Command::Token(_) => None,
+                Command::Token(_) | Command::MigrateFirestore(_) => None,
             })
             .unwrap_or_else(|| unreachable!("`serve` parses to Command::Serve"));
         config.secret.data_dir = data_dir;

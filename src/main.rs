@@ -4,7 +4,8 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use livechat_sessions::app::Server;
 use livechat_sessions::auth::{self, TokenIssuer};
-use livechat_sessions::config::{Cli, Command, ServeConfig, TokenArgs};
+use livechat_sessions::config::{Cli, Command, MigrateArgs, ServeConfig, TokenArgs};
+use livechat_sessions::store::firestore::migrate;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -13,8 +14,39 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Token(args)) => print_token(&args),
         Some(Command::Serve(config)) => serve(config),
+        Some(Command::MigrateFirestore(args)) => migrate_firestore(&args),
         None => serve(cli.serve),
     }
+}
+
+fn init_logs() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn migrate_firestore(args: &MigrateArgs) -> anyhow::Result<()> {
+    init_logs();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let store = livechat_sessions::app::connect_firestore(&args.firestore).await?;
+        let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let summary = migrate::migrate(&store, args.apply, progress).await?;
+        println!("{summary}");
+        if !args.apply && summary.original > 0 {
+            println!("dry run: nothing was written; run again with --apply to convert");
+        }
+        anyhow::ensure!(
+            summary.failed == 0,
+            "{} sessions failed to convert",
+            summary.failed
+        );
+        Ok(())
+    })
 }
 
 fn print_token(args: &TokenArgs) -> anyhow::Result<()> {
@@ -26,16 +58,10 @@ fn print_token(args: &TokenArgs) -> anyhow::Result<()> {
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logs();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let server = Server::build(&config)?;
+        let server = Server::build(&config).await?;
         let listener = TcpListener::bind(&config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;

@@ -187,7 +187,31 @@ impl SessionActor {
         })
     }
 
+    /// Commits the group's writes, in as few commits as the store's write limit allows.
     async fn commit_writes(
+        &self,
+        mut state: SessionState,
+        mut writes: Vec<PendingWrite>,
+    ) -> Result<SessionState, Stop> {
+        let budget = self.store.max_commit_writes();
+        while !writes.is_empty() {
+            let (mut cost, mut take) = (1, 0);
+            for write in &writes {
+                let more = max_store_writes(&write.op);
+                if take > 0 && cost + more > budget {
+                    break;
+                }
+                cost += more;
+                take += 1;
+            }
+            let rest = writes.split_off(take);
+            state = self.commit_group(state, writes).await?;
+            writes = rest;
+        }
+        Ok(state)
+    }
+
+    async fn commit_group(
         &self,
         mut state: SessionState,
         writes: Vec<PendingWrite>,
@@ -288,6 +312,17 @@ impl SessionActor {
                 }
             }
         }
+    }
+}
+
+/// An upper bound of the store writes `op` can cause (see `SessionStore::max_commit_writes`).
+fn max_store_writes(op: &Op) -> usize {
+    // An image is one document and up to three URLs.
+    let per_image = 4;
+    match op {
+        Op::Append(message) => 3 + per_image * message.images.len(),
+        Op::AddImage { .. } => 2 + per_image,
+        Op::Complete { .. } | Op::Update(_) => 2,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Persistence of sessions behind one trait, so the embedded SQLite store and the production
 //! store serve the same API and pass the same tests.
 
+pub mod firestore;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -85,4 +86,11 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Deletes the session, its messages, images and image lookups.
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
+
+    /// The most document writes one commit may hold, counting one for the session, and per
+    /// event two (the event and the trimming of the log), one per message, one per image and
+    /// one per distinct image URL. The actor keeps its groups within it.
+    fn max_commit_writes(&self) -> usize {
+        usize::MAX
+    }
 }

@@ -64,12 +64,18 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the server in this process on port 0, with a fresh data dir and known secret.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    // Server logs, shown for failing tests (`RUST_LOG` filters; nothing by default).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let data_dir = tempfile::tempdir().expect("temp dir");
     let secret = livechat_sessions::session::new_id();
     let mut config = ServeConfig::from_env(data_dir.path().to_path_buf());
     config.secret.jwt_secret = Some(secret.clone());
+    config.firestore.firestore_project = Some(project_for(data_dir.path()));
     configure(&mut config);
-    let server = Server::build(&config).expect("server builds");
+    let server = Server::build(&config).await.expect("server builds");
     let state = server.state().clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -320,6 +326,15 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", livechat_sessions::session::new_id())
 }
 
+/// The Firestore project of the server on `data_dir`: one per test, so tests sharing an
+/// emulator never see each other's data. (Used when `LIVECHAT_STORE=firestore`.)
+pub fn project_for(data_dir: &Path) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(data_dir.to_string_lossy().as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("test-{hex}")
+}
+
 /// The server binary, as users run it.
 pub const BIN: &str = env!("CARGO_BIN_EXE_livechat-sessions");
 
@@ -329,8 +344,24 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// Starts the binary with `args` and `env`; its Firestore project (should the store be
+    /// Firestore) follows from its data dir.
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let data_dir = args
+            .iter()
+            .position(|a| *a == "--data-dir")
+            .and_then(|at| args.get(at + 1).copied())
+            .or_else(|| {
+                env.iter()
+                    .find(|(k, _)| *k == "LIVECHAT_DATA_DIR")
+                    .map(|(_, v)| *v)
+            })
+            .expect("tests give every server a data dir");
         let mut command = Command::new(BIN);
+        command.env(
+            "LIVECHAT_FIRESTORE_PROJECT",
+            project_for(Path::new(data_dir)),
+        );
         command
             .args(args)
             .stdout(Stdio::piped())
