@@ -18,7 +18,7 @@ use crate::store::{Commit, SessionStore, StoreError};
 /// Most commands in one group commit.
 const MAX_GROUP: usize = 256;
 /// Commits retried after losing a `seq` race to another writer before giving up.
-const MAX_COMMIT_ATTEMPTS: usize = 8;
+const MAX_COMMIT_ATTEMPTS: usize = 16;
 
 pub(super) struct SessionActor {
     id: String,
@@ -247,6 +247,9 @@ impl SessionActor {
                 }
                 Err(StoreError::SeqMismatch) if attempt < MAX_COMMIT_ATTEMPTS => {
                     tracing::debug!(session = %self.id, attempt, "lost a seq race; reloading");
+                    // Writers that keep colliding spread out (another instance writes too).
+                    let jitter = rand::random_range(0..=attempt as u64 * 5);
+                    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
                     state = match self.store.load(&self.id).await {
                         Ok(Some(session)) => SessionState::new(session),
                         Ok(None) => {

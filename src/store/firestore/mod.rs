@@ -768,3 +768,47 @@ impl SessionStore for FirestoreStore {
         MAX_WRITES_PER_COMMIT
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every composite index a query of this store needs is in `firestore.indexes.json`
+    /// (the emulator does not enforce indexes, so only this keeps production from refusing
+    /// a query).
+    #[test]
+    fn the_index_file_lists_every_composite_index_the_queries_need() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/firestore.indexes.json");
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let indexes: Vec<String> = file["indexes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|index| {
+                assert_eq!(index["collectionGroup"], super::SESSIONS);
+                index["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| {
+                        let how = f["order"].as_str().or(f["arrayConfig"].as_str()).unwrap();
+                        format!("{} {how}", f["fieldPath"].as_str().unwrap())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .collect();
+        for needed in [
+            // list
+            "uid ASCENDING, updatedAt DESCENDING, __name__ DESCENDING",
+            // list with a status
+            "uid ASCENDING, status ASCENDING, updatedAt DESCENDING, __name__ DESCENDING",
+            // restore of a session still in the original shape
+            "uid ASCENDING, imageUrls CONTAINS, updatedAt DESCENDING",
+        ] {
+            assert!(
+                indexes.iter().any(|i| i == needed),
+                "missing index: {needed}"
+            );
+        }
+    }
+}
