@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, TokenVerifier};
 use crate::config::{FirestoreArgs, ServeConfig, StoreKind};
+use crate::fanout::{Fanout, LocalFanout, RedisFanout};
 use crate::live::LiveSettings;
 use crate::session::Sessions;
 use crate::store::SessionStore;
@@ -68,9 +69,15 @@ impl Server {
             }
             StoreKind::Firestore => Arc::new(connect_firestore(&config.firestore).await?),
         };
+        let fanout: Arc<dyn Fanout> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisFanout::start(url).with_context(|| format!("invalid Redis URL {url}"))?,
+            ),
+            None => Arc::new(LocalFanout),
+        };
         Ok(Self {
             state: AppState {
-                sessions: Sessions::new(store, config.actor_settings()),
+                sessions: Sessions::new(store, config.actor_settings(), fanout),
                 verifier: Arc::new(TokenVerifier::hs256(&secret)),
                 live: Arc::new(LiveSettings::from(&config.live)),
                 shutdown: CancellationToken::new(),

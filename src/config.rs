@@ -100,6 +100,14 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVECHAT_ACTOR_MAILBOX", default_value_t = 1024)]
     pub actor_mailbox: usize,
 
+    /// Redis for fan-out between instances (`redis://host:6379`); without it, one instance.
+    #[arg(long, env = "LIVECHAT_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// With Redis: milliseconds between checks of a watched session against the store.
+    #[arg(long, env = "LIVECHAT_RESYNC_MS", default_value_t = 5_000)]
+    pub resync_ms: u64,
+
     #[command(flatten)]
     pub limits: LimitArgs,
 
@@ -251,6 +259,7 @@ impl ServeConfig {
             mailbox: self.actor_mailbox.max(1),
             send_timeout: Duration::from_secs(5),
             room_capacity: self.live.ws_queue.max(1),
+            resync_interval: Duration::from_millis(self.resync_ms.max(1)),
         }
     }
 }

@@ -6,7 +6,9 @@
 //!   domain values and call the domain;
 //! - [`session`] is the domain: the session model, input validation, and one actor per live
 //!   session that serializes its writes and commits them in groups;
-//! - [`store`] persists sessions behind the [`store::SessionStore`] trait (SQLite today).
+//! - [`store`] persists sessions behind the [`store::SessionStore`] trait (SQLite, Firestore);
+//! - [`fanout`] tells other server instances about commits (Redis pub/sub), so each instance's
+//!   actor can bring its own sockets up to date.
 //!
 //! [`app`] wires these together from a [`config::ServeConfig`] and runs the server on a listener
 //! it is given, so the binary and the tests start it the same way. [`auth`] verifies and issues
@@ -17,6 +19,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fanout;
 pub mod live;
 pub mod session;
 pub mod store;

@@ -3,9 +3,11 @@
 //! commit was in flight goes into the next one. Each command is answered only after the commit
 //! that holds its change, so an acknowledged write is a durable write.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::handle::{Command, SessionHandle};
 use super::registry::SessionRegistry;
@@ -13,6 +15,7 @@ use super::room::Room;
 use super::state::{Op, Outcome, SessionState};
 use super::time::Timestamp;
 use super::{ActorSettings, AttachStart, Attachment, SessionError};
+use crate::fanout::{Fanout, Notice, SequencedFrame};
 use crate::store::{Commit, SessionStore, StoreError};
 
 /// Most commands in one group commit.
@@ -29,6 +32,13 @@ pub(super) struct SessionActor {
     commands: mpsc::Receiver<Command>,
     /// The session's watchers, while there are any.
     room: Option<Room>,
+    fanout: Arc<dyn Fanout>,
+    /// The last `seq` published to the room: the room only ever receives the next one.
+    published_seq: u64,
+    /// Sockets attached to this session on other instances, and when each last said so.
+    remote_presence: HashMap<String, (usize, Instant)>,
+    /// Whether this actor asked the fan-out for the session's notices.
+    subscribed: bool,
 }
 
 struct PendingWatch {
@@ -55,6 +65,7 @@ impl SessionActor {
         store: Arc<dyn SessionStore>,
         settings: Arc<ActorSettings>,
         registry: SessionRegistry,
+        fanout: Arc<dyn Fanout>,
     ) -> SessionHandle {
         let (sender, commands) = mpsc::channel(settings.mailbox.max(1));
         let actor = SessionActor {
@@ -65,6 +76,10 @@ impl SessionActor {
             registry,
             commands,
             room: None,
+            fanout,
+            published_seq: 0,
+            remote_presence: HashMap::new(),
+            subscribed: false,
         };
         tokio::spawn(actor.run());
         SessionHandle {
@@ -75,7 +90,10 @@ impl SessionActor {
 
     async fn run(mut self) {
         let stop = match self.store.load(&self.id).await {
-            Ok(Some(session)) => self.serve(SessionState::new(session)).await,
+            Ok(Some(session)) => {
+                self.published_seq = session.meta.seq;
+                self.serve(SessionState::new(session)).await
+            }
             Ok(None) => Stop::Gone,
             Err(err) => Stop::Failed(err.to_string()),
         };
@@ -84,11 +102,25 @@ impl SessionActor {
 
     async fn serve(&mut self, mut state: SessionState) -> Stop {
         loop {
-            let idle = self.settings.idle_timeout;
-            let first = match tokio::time::timeout(idle, self.commands.recv()).await {
+            let watched = self.room.as_ref().is_some_and(Room::is_watched);
+            // Watched sessions stay in memory (their actor is their watchers' source), and
+            // with other instances about, compare with the store now and then.
+            let resyncs = watched && self.fanout.is_shared();
+            let wait = if resyncs {
+                self.settings.resync_interval
+            } else {
+                self.settings.idle_timeout
+            };
+            let first = match tokio::time::timeout(wait, self.commands.recv()).await {
                 Ok(Some(command)) => command,
-                // Watched sessions stay in memory: their actor is their watchers' source.
-                Err(_) if self.room.as_ref().is_some_and(Room::is_watched) => continue,
+                Err(_) if resyncs => {
+                    state = match self.resync(state).await {
+                        Ok(next) => next,
+                        Err(stop) => return stop,
+                    };
+                    continue;
+                }
+                Err(_) if watched => continue,
                 Ok(None) | Err(_) => return Stop::Idle,
             };
             let mut group = vec![first];
@@ -117,8 +149,10 @@ impl SessionActor {
         let mut writes = Vec::with_capacity(group.len());
         let mut watches = Vec::new();
         let mut deletions = Vec::new();
+        let mut notices = Vec::new();
         for command in group {
             match command {
+                Command::Notice(notice) => notices.push(notice),
                 Command::Write { uid, op, reply } if uid == owner && deletions.is_empty() => {
                     writes.push(PendingWrite { op, reply });
                 }
@@ -132,10 +166,21 @@ impl SessionActor {
             }
         }
 
+        // Other instances' changes come first: they committed before ours can.
+        for notice in notices {
+            state = self.take_notice(state, notice).await?;
+        }
         if !writes.is_empty() {
             state = self.commit_writes(state, writes).await?;
         }
         for watch in watches {
+            // A new watcher starts where the room is: bring a stale state up to it.
+            for _ in 0..3 {
+                if state.meta().seq == self.published_seq {
+                    break;
+                }
+                state = self.catch_up(state).await?;
+            }
             let attachment = self.attach(&state, watch.since).await;
             // A watcher that went away meanwhile is dropped here, which updates presence.
             let _ = watch.reply.send(attachment);
@@ -153,6 +198,7 @@ impl SessionActor {
                 if let Some(room) = &self.room {
                     room.publish_deleted(state.meta().seq + 1);
                 }
+                self.fanout.publish(&self.id, &Notice::Deleted);
                 return Err(Stop::Gone);
             }
         }
@@ -169,16 +215,26 @@ impl SessionActor {
         let seq = state.meta().seq;
         let replay = match since {
             Some(since) if since == seq => Some(Vec::new()),
-            Some(since) if since < seq => self.store.events_since(&self.id, since).await?,
+            Some(since) if since < seq => {
+                // Only up to `seq`: later events reach the watcher through the room.
+                let frames = self.store.events_since(&self.id, since).await?;
+                frames.map(|mut frames| {
+                    frames.truncate((seq - since) as usize);
+                    frames
+                })
+            }
             _ => None,
         };
         let start = match replay {
             Some(frames) => AttachStart::Replay(frames),
             None => AttachStart::Snapshot(Box::new(state.session().clone())),
         };
-        let capacity = self.settings.room_capacity;
-        let room = self.room.get_or_insert_with(|| Room::new(capacity));
+        let room = match self.room.take() {
+            Some(room) => room,
+            None => self.open_room(),
+        };
         let (pushes, watcher) = room.watch();
+        self.room = Some(room);
         Ok(Attachment {
             start,
             seq,
@@ -189,7 +245,7 @@ impl SessionActor {
 
     /// Commits the group's writes, in as few commits as the store's write limit allows.
     async fn commit_writes(
-        &self,
+        &mut self,
         mut state: SessionState,
         mut writes: Vec<PendingWrite>,
     ) -> Result<SessionState, Stop> {
@@ -212,7 +268,7 @@ impl SessionActor {
     }
 
     async fn commit_group(
-        &self,
+        &mut self,
         mut state: SessionState,
         writes: Vec<PendingWrite>,
     ) -> Result<SessionState, Stop> {
@@ -239,25 +295,27 @@ impl SessionActor {
             };
             match self.store.commit(&commit).await {
                 Ok(()) => {
-                    if let Some(room) = &self.room {
-                        room.publish(&commit.events);
-                    }
+                    self.published(&commit);
                     answer(writes, results);
                     return Ok(state);
                 }
-                Err(StoreError::SeqMismatch) if attempt < MAX_COMMIT_ATTEMPTS => {
+                Err(StoreError::SeqMismatch) => {
                     tracing::debug!(session = %self.id, attempt, "lost a seq race; reloading");
-                    // Writers that keep colliding spread out (another instance writes too).
-                    let jitter = rand::random_range(0..=attempt as u64 * 5);
-                    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
-                    state = match self.store.load(&self.id).await {
-                        Ok(Some(session)) => SessionState::new(session),
-                        Ok(None) => {
-                            return Err(fail_all(writes, SessionError::NotFound, Stop::Gone));
-                        }
-                        Err(err) => {
-                            let stop = Stop::Failed(err.to_string());
-                            return Err(fail_all(writes, err.into(), stop));
+                    // Writers that keep colliding (other instances write too) spread out.
+                    let ceiling = (5u64 << attempt.min(5)).min(200);
+                    let pause = rand::random_range(0..=ceiling);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    // Another writer committed first: show its events to this instance's
+                    // watchers, then apply the group again on top (the state held this
+                    // attempt's uncommitted changes; the reload discards them).
+                    state = match self.catch_up(state).await {
+                        Ok(fresh) => fresh,
+                        Err(stop) => {
+                            let err = match &stop {
+                                Stop::Gone => SessionError::NotFound,
+                                _ => SessionError::Unavailable("cannot reload the session".into()),
+                            };
+                            return Err(fail_all(writes, err, stop));
                         }
                     };
                 }
@@ -273,11 +331,169 @@ impl SessionActor {
                 }
             }
         }
-        Err(fail_all(
-            writes,
-            StoreError::SeqMismatch.into(),
-            Stop::Failed("kept losing seq races".into()),
-        ))
+        // Still losing after every attempt: the writes fail (retryable), the session goes on
+        // from the state just reloaded.
+        tracing::warn!(session = %self.id, "gave up a commit after {MAX_COMMIT_ATTEMPTS} lost races");
+        for write in writes {
+            let _ = write.reply.send(Err(StoreError::SeqMismatch.into()));
+        }
+        Ok(state)
+    }
+
+    /// The room, created for the first watcher: it announces this instance's watchers to the
+    /// others, and the fan-out starts bringing their notices.
+    fn open_room(&mut self) -> Room {
+        let (fanout, id) = (Arc::clone(&self.fanout), self.id.clone());
+        let announce = Box::new(move |connections| {
+            let instance = fanout.instance().to_owned();
+            fanout.publish(
+                &id,
+                &Notice::Presence {
+                    instance,
+                    connections,
+                },
+            );
+        });
+        if !self.subscribed {
+            self.fanout.watch(&self.id);
+            self.subscribed = true;
+        }
+        Room::new(self.settings.room_capacity, announce)
+    }
+
+    /// A commit of this instance: to this instance's watchers, then to the other instances.
+    fn published(&mut self, commit: &Commit) {
+        let shared = self.fanout.is_shared();
+        if self.room.is_none() && !shared {
+            self.published_seq = commit.meta.seq;
+            return;
+        }
+        let frames: Vec<SequencedFrame> = commit
+            .events
+            .iter()
+            .map(|event| SequencedFrame {
+                seq: event.seq(),
+                frame: event.to_frame(),
+            })
+            .collect();
+        if let Some(room) = &self.room {
+            for frame in &frames {
+                room.publish_frame(frame.seq, frame.frame.as_str().into());
+            }
+        }
+        self.published_seq = commit.meta.seq;
+        if shared {
+            self.fanout.publish(&self.id, &Notice::Committed { frames });
+        }
+    }
+
+    /// What another instance said about the session.
+    async fn take_notice(
+        &mut self,
+        mut state: SessionState,
+        notice: Notice,
+    ) -> Result<SessionState, Stop> {
+        match notice {
+            Notice::Committed { mut frames } => {
+                frames.sort_by_key(|f| f.seq);
+                for frame in frames {
+                    if frame.seq <= self.published_seq {
+                        continue; // already shown (a duplicate, or filled from the store)
+                    }
+                    if frame.seq != self.published_seq + 1 {
+                        // A notice was lost: the store has every event.
+                        return self.catch_up(state).await;
+                    }
+                    if let Some(room) = &self.room {
+                        room.publish_frame(frame.seq, frame.frame.into());
+                    }
+                    self.published_seq = frame.seq;
+                }
+                Ok(state)
+            }
+            Notice::Deleted => {
+                if let Some(room) = &self.room {
+                    room.publish_deleted(self.published_seq + 1);
+                }
+                Err(Stop::Gone)
+            }
+            Notice::Presence {
+                instance,
+                connections,
+            } => {
+                self.remote_presence
+                    .insert(instance, (connections, Instant::now()));
+                self.update_remote_presence();
+                Ok(state)
+            }
+            Notice::Resync => {
+                state = self.catch_up(state).await?;
+                Ok(state)
+            }
+        }
+    }
+
+    /// Periodic, with other instances about: catch up with the store (in case a notice was
+    /// lost), say how many watchers this instance has, and forget instances gone silent.
+    async fn resync(&mut self, state: SessionState) -> Result<SessionState, Stop> {
+        let state = self.catch_up(state).await?;
+        if let Some(room) = &self.room {
+            let instance = self.fanout.instance().to_owned();
+            let connections = room.watchers();
+            self.fanout.publish(
+                &self.id,
+                &Notice::Presence {
+                    instance,
+                    connections,
+                },
+            );
+        }
+        let horizon = self.settings.resync_interval * 3;
+        self.remote_presence
+            .retain(|_, (_, said)| said.elapsed() < horizon);
+        self.update_remote_presence();
+        Ok(state)
+    }
+
+    fn update_remote_presence(&self) {
+        if let Some(room) = &self.room {
+            room.set_remote(self.remote_presence.values().map(|(n, _)| n).sum());
+        }
+    }
+
+    /// Reloads the session from the store and publishes to the room every event it has not
+    /// shown yet, from the store's event log. If the log no longer holds them, the room closes:
+    /// its sockets reconnect and start from a snapshot.
+    async fn catch_up(&mut self, _stale: SessionState) -> Result<SessionState, Stop> {
+        let fresh = match self.store.load(&self.id).await {
+            Ok(Some(session)) => session,
+            Ok(None) => {
+                if let Some(room) = &self.room {
+                    room.publish_deleted(self.published_seq + 1);
+                }
+                return Err(Stop::Gone);
+            }
+            Err(err) => return Err(Stop::Failed(err.to_string())),
+        };
+        if fresh.meta.seq > self.published_seq && self.room.is_some() {
+            match self.store.events_since(&self.id, self.published_seq).await {
+                Ok(Some(frames)) => {
+                    if let Some(room) = &self.room {
+                        for frame in frames {
+                            self.published_seq += 1;
+                            room.publish_frame(self.published_seq, frame);
+                        }
+                    }
+                }
+                Ok(None) => {
+                    tracing::warn!(session = %self.id, "events no longer replayable; watchers restart");
+                    self.room = None;
+                }
+                Err(err) => return Err(Stop::Failed(err.to_string())),
+            }
+        }
+        self.published_seq = self.published_seq.max(fresh.meta.seq);
+        Ok(SessionState::new(fresh))
     }
 
     /// Leaves the registry, then answers whatever is still queued: after an idle stop those
@@ -285,6 +501,9 @@ impl SessionActor {
     async fn stop(mut self, stop: Stop) {
         self.registry.forget_actor(&self.id, self.actor_id);
         self.commands.close();
+        if self.subscribed {
+            self.fanout.unwatch(&self.id);
+        }
         match stop {
             Stop::Idle => {
                 let mut leftover = Vec::new();
@@ -297,6 +516,7 @@ impl SessionActor {
                 // Rare: commands raced the idle timeout. Serve them from a fresh load.
                 match self.store.load(&self.id).await {
                     Ok(Some(session)) => {
+                        self.published_seq = session.meta.seq;
                         let _ = self.process(SessionState::new(session), leftover).await;
                     }
                     Ok(None) => refuse_all(leftover, SessionError::NotFound),

@@ -25,6 +25,8 @@ pub(super) enum Command {
         uid: String,
         reply: oneshot::Sender<Result<(), SessionError>>,
     },
+    /// From the fan-out: what another instance said about the session.
+    Notice(crate::fanout::Notice),
 }
 
 impl Command {
@@ -35,6 +37,7 @@ impl Command {
             Command::Write { reply, .. } => drop(reply.send(Err(err))),
             Command::Watch { reply, .. } => drop(reply.send(Err(err))),
             Command::Delete { reply, .. } => drop(reply.send(Err(err))),
+            Command::Notice(_) => {}
         }
     }
 }

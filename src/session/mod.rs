@@ -68,6 +68,9 @@ pub struct ActorSettings {
     pub send_timeout: Duration,
     /// Pushes buffered per watched session for watchers that read more slowly than others.
     pub room_capacity: usize,
+    /// With other instances about: how often a watched session is compared with the store
+    /// (in case a notice was lost) and its presence announced.
+    pub resync_interval: Duration,
 }
 
 /// A socket's start on a session: where its view begins, and every push after that.
@@ -117,10 +120,14 @@ pub struct Sessions {
 const SEND_ATTEMPTS: usize = 3;
 
 impl Sessions {
-    pub fn new(store: Arc<dyn SessionStore>, settings: ActorSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        settings: ActorSettings,
+        fanout: Arc<dyn crate::fanout::Fanout>,
+    ) -> Self {
         let settings = Arc::new(settings);
         Self {
-            registry: SessionRegistry::new(Arc::clone(&store), Arc::clone(&settings)),
+            registry: SessionRegistry::new(Arc::clone(&store), Arc::clone(&settings), fanout),
             store,
             settings,
         }

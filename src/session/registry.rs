@@ -8,7 +8,8 @@ use dashmap::mapref::entry::Entry;
 
 use super::ActorSettings;
 use super::actor::SessionActor;
-use super::handle::SessionHandle;
+use super::handle::{Command, SessionHandle};
+use crate::fanout::{Fanout, Notice};
 use crate::store::SessionStore;
 
 #[derive(Clone)]
@@ -22,19 +23,36 @@ struct Inner {
     actors: DashMap<String, SessionHandle>,
     store: Arc<dyn SessionStore>,
     settings: Arc<ActorSettings>,
+    fanout: Arc<dyn Fanout>,
     next_actor_id: AtomicU64,
 }
 
 impl SessionRegistry {
-    pub(super) fn new(store: Arc<dyn SessionStore>, settings: Arc<ActorSettings>) -> Self {
-        Self {
+    pub(super) fn new(
+        store: Arc<dyn SessionStore>,
+        settings: Arc<ActorSettings>,
+        fanout: Arc<dyn Fanout>,
+    ) -> Self {
+        let registry = Self {
             inner: Arc::new(Inner {
                 actors: DashMap::new(),
                 store,
                 settings,
+                fanout: Arc::clone(&fanout),
                 next_actor_id: AtomicU64::new(1),
             }),
-        }
+        };
+        // Notices go to the session's actor if it runs here; if not, nothing here watches it.
+        let weak = Arc::downgrade(&registry.inner);
+        fanout.deliver_to(Arc::new(move |session: &str, notice: Notice| {
+            let Some(inner) = weak.upgrade() else { return };
+            if let Some(handle) = inner.actors.get(session) {
+                // A full mailbox drops the notice: the actor catches up at the next one, or
+                // at its next resync.
+                let _ = handle.commands.try_send(Command::Notice(notice));
+            }
+        }));
+        registry
     }
 
     /// The session's actor, started if it has none.
@@ -52,6 +70,7 @@ impl SessionRegistry {
                     Arc::clone(&self.inner.store),
                     Arc::clone(&self.inner.settings),
                     self.clone(),
+                    Arc::clone(&self.inner.fanout),
                 );
                 entry.insert(handle.clone());
                 handle

@@ -77,7 +77,8 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError>;
 
     /// The frames of the session's events after `after_seq`, in order, if the log still holds
-    /// every one of them up to the session's current `seq`; `None` if it does not.
+    /// every one of them up to the session's current `seq` (there may be more, committed
+    /// meanwhile); `None` if it does not.
     async fn events_since(
         &self,
         id: &str,

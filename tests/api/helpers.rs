@@ -362,10 +362,17 @@ impl ServerProcess {
             "LIVECHAT_FIRESTORE_PROJECT",
             project_for(Path::new(data_dir)),
         );
+        // Its log, appended to across restarts, for tests that check what it said.
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(Path::new(data_dir).join("server.log"))
+            .unwrap();
         command
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log))
             .kill_on_drop(true);
         for (key, value) in env {
             command.env(key, value);

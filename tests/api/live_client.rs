@@ -153,6 +153,30 @@ impl LiveClient {
         }
     }
 
+    /// The next sequenced push, or `None` if the connection ends first (its server died).
+    #[allow(dead_code)] // for the tests that kill servers under their sockets (tests/cluster)
+    pub async fn try_event(&mut self) -> Option<Value> {
+        if let Some(at) = self.buffered.iter().position(is_sequenced_push) {
+            return self.buffered.remove(at);
+        }
+        loop {
+            let message = self.ws.next().await?;
+            match message {
+                Ok(Message::Text(text)) => {
+                    let frame: Value = serde_json::from_str(&text).ok()?;
+                    check_frame(&frame);
+                    self.log.push(frame.clone());
+                    if is_sequenced_push(&frame) {
+                        return Some(frame);
+                    }
+                    self.buffered.push_back(frame);
+                }
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+
     /// The next `presence` count.
     pub async fn presence(&mut self) -> u64 {
         if let Some(at) = self.buffered.iter().position(|f| f["type"] == "presence") {

@@ -1,0 +1,64 @@
+//! Fan-out between server instances. Within one process, a session's room is the fan-out; with
+//! several instances behind a load balancer, an instance that commits to a session tells the
+//! others through a [`Fanout`], and each instance's actor for that session brings its sockets
+//! up to date, in `seq` order, filling any gap from the store.
+
+mod local;
+mod redis;
+
+pub use local::LocalFanout;
+pub use redis::RedisFanout;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// What one instance tells the others about a session. Delivery is best effort: receivers
+/// detect gaps by `seq` and fill them from the store, and resynchronise after an outage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Notice {
+    /// Events committed by the sender, with their frames, in `seq` order.
+    Committed { frames: Vec<SequencedFrame> },
+    /// The session was deleted by the sender.
+    Deleted,
+    /// The sender's number of sockets attached to the session.
+    Presence {
+        instance: String,
+        connections: usize,
+    },
+    /// Not sent between instances: the fan-out tells local actors to compare with the store
+    /// after it may have missed notices (a lost connection).
+    #[serde(skip)]
+    Resync,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequencedFrame {
+    pub seq: u64,
+    pub frame: String,
+}
+
+/// Where a fan-out hands the notices it receives: the session id and the notice.
+pub type Deliver = Arc<dyn Fn(&str, Notice) + Send + Sync>;
+
+/// Contract: `publish` never blocks and never fails the caller (delivery is best effort);
+/// notices arrive only for sessions this instance `watch`es, never the instance's own.
+pub trait Fanout: Send + Sync + 'static {
+    /// Whether other instances may exist (if not, actors need no periodic resync).
+    fn is_shared(&self) -> bool;
+
+    /// This instance's name, unique among the instances.
+    fn instance(&self) -> &str;
+
+    fn publish(&self, session: &str, notice: &Notice);
+
+    /// Start receiving the session's notices (its first socket attached here).
+    fn watch(&self, session: &str);
+
+    /// Stop receiving them (its actor here stopped).
+    fn unwatch(&self, session: &str);
+
+    /// Sets where received notices go; called once, at start.
+    fn deliver_to(&self, deliver: Deliver);
+}

@@ -1,0 +1,86 @@
+//! Several server processes on one Firestore database and one Redis: every tab of a session,
+//! whichever instance it is on, sees the same events in `seq` order, through instance crashes
+//! and Redis restarts. Needs the Firestore emulator (`FIRESTORE_EMULATOR_HOST`) and a Redis
+//! (`LIVECHAT_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`); fails without them.
+
+// Shared with the behavioural suite; not every helper is used here.
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod helpers;
+#[allow(dead_code)]
+#[path = "../api/live_client.rs"]
+mod live_client;
+
+mod fanout;
+
+use std::path::PathBuf;
+
+use helpers::ServerProcess;
+
+/// The test's instances: each its own process and data dir, sharing project, Redis and secret.
+pub struct Cluster {
+    pub project: String,
+    pub redis_url: String,
+    pub secret: String,
+    dirs: Vec<tempfile::TempDir>,
+}
+
+pub const SECRET: &str = "cluster-test-secret";
+
+impl Cluster {
+    pub fn new(redis_url: &str) -> Self {
+        std::env::var("FIRESTORE_EMULATOR_HOST")
+            .expect("FIRESTORE_EMULATOR_HOST must name a running emulator (scripts/firestore-emulator start)");
+        let mut redis = redis::Client::open(redis_url)
+            .and_then(|client| client.get_connection())
+            .unwrap_or_else(|err| panic!("these tests need Redis at {redis_url}: {err}"));
+        let pong: String = redis::cmd("PING")
+            .query(&mut redis)
+            .expect("Redis answers PING");
+        assert_eq!(pong, "PONG");
+        Self {
+            project: format!(
+                "test-{}",
+                livechat_sessions::session::new_id().to_lowercase()
+            ),
+            redis_url: redis_url.to_owned(),
+            secret: SECRET.to_owned(),
+            dirs: Vec::new(),
+        }
+    }
+
+    /// Starts instance number `n` (a restart of `n` reuses its data dir, so its log continues).
+    pub async fn start(&mut self, n: usize) -> ServerProcess {
+        while self.dirs.len() <= n {
+            self.dirs.push(tempfile::tempdir().unwrap());
+        }
+        let dir = self.dirs[n].path().to_str().unwrap().to_owned();
+        ServerProcess::start(
+            &["--addr", "127.0.0.1:0", "--data-dir", &dir],
+            &[
+                ("LIVECHAT_STORE", "firestore"),
+                ("LIVECHAT_FIRESTORE_PROJECT", &self.project),
+                ("LIVECHAT_REDIS_URL", &self.redis_url),
+                ("LIVECHAT_JWT_SECRET", &self.secret),
+                ("LIVECHAT_RESYNC_MS", "500"),
+                ("RUST_LOG", "info"),
+            ],
+        )
+        .await
+    }
+
+    pub fn log(&self, n: usize) -> String {
+        let path: PathBuf = self.dirs[n].path().join("server.log");
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    pub fn token(&self, uid: &str) -> String {
+        livechat_sessions::auth::TokenIssuer::hs256(self.secret.as_bytes())
+            .issue(uid, 3600)
+            .unwrap()
+    }
+}
+
+pub fn redis_url() -> String {
+    std::env::var("LIVECHAT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
