@@ -22,14 +22,20 @@ pub struct Totals {
     pub errors: u64,
 }
 
-pub async fn fanout(common: Common, sessions: usize, tabs: usize, rate: u32) -> anyhow::Result<()> {
+pub async fn fanout(
+    common: Common,
+    sessions: usize,
+    tabs: usize,
+    rate: u32,
+    spread: Vec<String>,
+) -> anyhow::Result<()> {
     let client = Client::new(&common, "load-fanout")?;
     let run = run_id();
     let base = Instant::now();
-    let ws_base = common
-        .target
-        .trim_end_matches('/')
-        .replacen("http", "ws", 1);
+    let targets: Vec<String> = std::iter::once(&common.target)
+        .chain(&spread)
+        .map(|t| t.trim_end_matches('/').replacen("http", "ws", 1))
+        .collect();
     let stop_at = Arc::new(AtomicU64::new(u64::MAX));
     // Writers wait for every socket to be open.
     let (start, started_rx) = tokio::sync::watch::channel(false);
@@ -38,8 +44,8 @@ pub async fn fanout(common: Common, sessions: usize, tabs: usize, rate: u32) -> 
     eprintln!("opening {} sockets…", sessions * tabs);
     for s in 0..sessions {
         let id = client.create(&format!("fanout-{run}-{s}")).await?;
-        let url = format!("{ws_base}/api/live-chat-sessions/{id}/live");
         for t in 0..tabs {
+            let url = format!("{}/api/live-chat-sessions/{id}/live", targets[t % targets.len()]);
             let mut request = url.as_str().into_client_request()?;
             request
                 .headers_mut()
@@ -146,7 +152,10 @@ pub async fn fanout(common: Common, sessions: usize, tabs: usize, rate: u32) -> 
     }
     let seconds = common.duration as f64;
     let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
-    println!("fanout: {sessions} sessions × {tabs} tabs, {rate} writes/s per session, {seconds} s");
+    println!(
+        "fanout: {sessions} sessions × {tabs} tabs on {} instance(s), {rate} writes/s per session, {seconds} s",
+        targets.len()
+    );
     println!(
         "  {:>14} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
         "deliveries/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "gaps", "errors"
@@ -164,7 +173,7 @@ pub async fn fanout(common: Common, sessions: usize, tabs: usize, rate: u32) -> 
     println!(
         "{}",
         json!({
-            "scenario": "fanout", "sessions": sessions, "tabs": tabs, "rate": rate, "seconds": seconds,
+            "scenario": "fanout", "sessions": sessions, "tabs": tabs, "instances": targets.len(), "rate": rate, "seconds": seconds,
             "deliveries_per_second": total.deliveries as f64 / seconds,
             "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99),
             "max_ms": total.latency_us.max() as f64 / 1000.0, "gaps": total.gaps, "errors": total.errors,

@@ -68,6 +68,10 @@ enum Scenario {
         /// `message.add` per second per session.
         #[arg(long, default_value_t = 50)]
         rate: u32,
+        /// More instances of one cluster: tabs are spread over `--target` and these, round
+        /// robin, while each session's writer stays on `--target`.
+        #[arg(long = "spread")]
+        spread: Vec<String>,
     },
     /// Append one-image messages, spread over sessions.
     Append {
@@ -153,7 +157,8 @@ async fn main() -> anyhow::Result<()> {
             sessions,
             tabs,
             rate,
-        } => fanout::fanout(common, sessions, tabs, rate).await,
+            spread,
+        } => fanout::fanout(common, sessions, tabs, rate, spread).await,
     }
 }
 
