@@ -45,7 +45,10 @@ pub async fn fanout(
     for s in 0..sessions {
         let id = client.create(&format!("fanout-{run}-{s}")).await?;
         for t in 0..tabs {
-            let url = format!("{}/api/live-chat-sessions/{id}/live", targets[t % targets.len()]);
+            let url = format!(
+                "{}/api/live-chat-sessions/{id}/live",
+                targets[t % targets.len()]
+            );
             let mut request = url.as_str().into_client_request()?;
             request
                 .headers_mut()

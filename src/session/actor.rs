@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::handle::{Command, SessionHandle};
+use super::model::SessionEvent;
 use super::registry::SessionRegistry;
 use super::room::Room;
 use super::state::{Op, Outcome, SessionState};
@@ -288,11 +289,7 @@ impl SessionActor {
                 answer(writes, results);
                 return Ok(state);
             }
-            let commit = Commit {
-                expected_seq,
-                meta: state.meta().clone(),
-                events,
-            };
+            let commit = Commit::new(expected_seq, state.meta().clone(), events);
             match self.store.commit(&commit).await {
                 Ok(()) => {
                     self.published(&commit);
@@ -368,21 +365,24 @@ impl SessionActor {
             self.published_seq = commit.meta.seq;
             return;
         }
-        let frames: Vec<SequencedFrame> = commit
+        let sequenced = commit
             .events
             .iter()
-            .map(|event| SequencedFrame {
-                seq: event.seq(),
-                frame: event.to_frame(),
-            })
-            .collect();
+            .map(SessionEvent::seq)
+            .zip(&commit.frames);
         if let Some(room) = &self.room {
-            for frame in &frames {
-                room.publish_frame(frame.seq, frame.frame.as_str().into());
+            for (seq, frame) in sequenced.clone() {
+                room.publish_frame(seq, Arc::clone(frame));
             }
         }
         self.published_seq = commit.meta.seq;
         if shared {
+            let frames = sequenced
+                .map(|(seq, frame)| SequencedFrame {
+                    seq,
+                    frame: frame.to_string(),
+                })
+                .collect();
             self.fanout.publish(&self.id, &Notice::Committed { frames });
         }
     }

@@ -40,6 +40,21 @@ pub struct Commit {
     pub meta: SessionMeta,
     /// The changes, in `seq` order, numbered `expected_seq + 1 ..= meta.seq`.
     pub events: Vec<SessionEvent>,
+    /// Each event's frame (`events[i]` serialized), made once for the event log, the room and
+    /// the other instances.
+    pub frames: Vec<Arc<str>>,
+}
+
+impl Commit {
+    pub fn new(expected_seq: u64, meta: SessionMeta, events: Vec<SessionEvent>) -> Self {
+        let frames = events.iter().map(|e| Arc::from(e.to_frame())).collect();
+        Self {
+            expected_seq,
+            meta,
+            events,
+            frames,
+        }
+    }
 }
 
 /// One page of a user's sessions and where the next page starts.

@@ -206,7 +206,7 @@ impl FirestoreStore {
         let mut tx = db.begin_transaction().await?;
         let mut message_count = current.message_count.max(0) as usize;
         let mut lookups = BTreeSet::new();
-        for event in &commit.events {
+        for (event, frame) in commit.events.iter().zip(&commit.frames) {
             let images = match event {
                 SessionEvent::MessageAdded { message, .. } => {
                     message_count += 1;
@@ -246,7 +246,7 @@ impl FirestoreStore {
                 .parent(&parent)
                 .object(&EventDoc {
                     seq: seq as i64,
-                    frame: event.to_frame(),
+                    frame: frame.to_string(),
                 })
                 .add_to_transaction(&mut tx)?;
             if seq > EVENT_LOG_LENGTH {

@@ -168,7 +168,7 @@ impl SessionStore for SqliteStore {
                     SessionEvent::SessionUpdated { .. } => {}
                 }
             }
-            rows::log_events(conn, &commit.meta, &commit.events)
+            rows::log_events(conn, &commit)
         })
         .await
     }

@@ -7,10 +7,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
 use super::unavailable;
-use crate::session::model::{Image, Message, Session, SessionEvent, SessionMeta, Status};
+use crate::session::model::{Image, Message, Session, SessionMeta, Status};
 use crate::session::time::Timestamp;
 use crate::session::validation::{ListPosition, ListQuery};
-use crate::store::{EVENT_LOG_LENGTH, Page, StoreError};
+use crate::store::{Commit, EVENT_LOG_LENGTH, Page, StoreError};
 
 const META_COLUMNS: &str = "s.doc_id, s.uid, s.session_id, s.model, s.frame_size, s.style, \
      s.status, s.started_at, s.completed_at, s.created_at, s.updated_at, s.seq, s.total_images";
@@ -336,17 +336,14 @@ pub(super) fn delete_session(conn: &Connection, id: &str) -> Result<(), StoreErr
     }
 }
 
-pub(super) fn log_events(
-    conn: &Connection,
-    meta: &SessionMeta,
-    events: &[SessionEvent],
-) -> Result<(), StoreError> {
+pub(super) fn log_events(conn: &Connection, commit: &Commit) -> Result<(), StoreError> {
+    let meta = &commit.meta;
     let mut insert = conn
         .prepare_cached("INSERT INTO events (doc_id, seq, frame) VALUES (?1, ?2, ?3)")
         .map_err(unavailable)?;
-    for event in events {
+    for (event, frame) in commit.events.iter().zip(&commit.frames) {
         insert
-            .execute(params![meta.id, event.seq(), event.to_frame()])
+            .execute(params![meta.id, event.seq(), &**frame])
             .map_err(unavailable)?;
     }
     let oldest_kept = meta.seq.saturating_sub(EVENT_LOG_LENGTH);

@@ -82,11 +82,7 @@ async fn commit_is_a_compare_and_set_on_seq() {
     store.create(&session).await.unwrap();
 
     session.seq = 1;
-    let first = Commit {
-        expected_seq: 0,
-        meta: session.clone(),
-        events: Vec::new(),
-    };
+    let first = Commit::new(0, session.clone(), Vec::new());
     store.commit(&first).await.unwrap();
     let stale = store.commit(&first).await;
     assert!(matches!(stale, Err(StoreError::SeqMismatch)), "{stale:?}");
