@@ -5,6 +5,7 @@
 //! one line of JSON with throughput and latency percentiles.
 
 mod fanout;
+mod idle;
 mod report;
 
 use std::sync::Arc;
@@ -72,6 +73,23 @@ enum Scenario {
         /// robin, while each session's writer stays on `--target`.
         #[arg(long = "spread")]
         spread: Vec<String>,
+    },
+    /// Hold N silent sockets and report the server's memory per socket.
+    Idle {
+        #[command(flatten)]
+        common: Common,
+        /// Sockets to hold.
+        #[arg(long, default_value_t = 10_000)]
+        sockets: usize,
+        /// Sessions they attach to.
+        #[arg(long, default_value_t = 1_000)]
+        sessions: usize,
+        /// The server's process id (its memory is read from /proc).
+        #[arg(long)]
+        server_pid: u32,
+        /// Seconds to hold the sockets before measuring.
+        #[arg(long, default_value_t = 5)]
+        hold: u64,
     },
     /// Append one-image messages, spread over sessions.
     Append {
@@ -164,6 +182,13 @@ async fn main() -> anyhow::Result<()> {
             by,
         } => restore(common, sessions, images, by).await,
         Scenario::Append { common, sessions } => append(common, sessions).await,
+        Scenario::Idle {
+            common,
+            sockets,
+            sessions,
+            server_pid,
+            hold,
+        } => idle::idle(common, sockets, sessions, server_pid, hold).await,
         Scenario::Fanout {
             common,
             sessions,
