@@ -106,11 +106,15 @@ impl Connection {
             }
         }
         drop(outbound);
-        if tokio::time::timeout(Duration::from_secs(5), writer)
+        // A peer that does not read gets as long as a silent one to take its close frame; then
+        // the connection is dropped without it.
+        let mut writer = writer;
+        if tokio::time::timeout(settings.idle_timeout, &mut writer)
             .await
             .is_err()
         {
-            tracing::debug!(session = %self.id, "socket writer did not finish in time");
+            writer.abort();
+            tracing::debug!(session = %self.id, "the peer did not take its close frame; dropped");
         }
     }
 
@@ -528,5 +532,6 @@ async fn write(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    let _ = tokio::time::timeout(Duration::from_secs(5), sink.send(Message::Close(frame))).await;
+    // Bounded by the caller, which aborts this task if the peer never reads.
+    let _ = sink.send(Message::Close(frame)).await;
 }
