@@ -258,7 +258,9 @@ impl ServeConfig {
             idle_timeout: Duration::from_secs(self.actor_idle_secs.max(1)),
             mailbox: self.actor_mailbox.max(1),
             send_timeout: Duration::from_secs(5),
-            room_capacity: self.live.ws_queue.max(1),
+            // Each watcher drains the room into its own queue (`--ws-queue`) at once, so the
+            // shared ring only absorbs scheduling hiccups; its slots are allocated up front.
+            room_capacity: 64,
             resync_interval: Duration::from_millis(self.resync_ms.max(1)),
         }
     }

@@ -9,6 +9,12 @@ use livechat_sessions::store::firestore::migrate;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than the system allocator: the server makes many small, short-lived
+/// allocations (frames, JSON) and holds many small long-lived ones (sockets); it is faster at
+/// the first and keeps less memory for the second.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {

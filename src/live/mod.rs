@@ -35,7 +35,7 @@ pub struct LiveSettings {
 }
 
 /// Read buffer per socket: small, since commands are small and idle sockets are many.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 512;
 
 /// `GET /api/live-chat-sessions/:id/live`: upgrades, then authenticates (header or first
 /// frame) and attaches to the session. Refusals after the upgrade are close codes, which
