@@ -1,4 +1,4 @@
-//! The seed's web-client flow, end to end, checked field by field against the documented shape.
+//! The web client's flow, end to end, checked field by field against the documented shape.
 
 use crate::helpers::*;
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ fn is_millis_utc(value: &Value) -> bool {
 }
 
 #[tokio::test]
-async fn the_seed_client_flow_restores_the_whole_session_from_its_second_image() {
+async fn the_web_client_flow_restores_the_whole_session_from_its_second_image() {
     let app = spawn_app().await;
     let uid = "user-123";
 

@@ -9,14 +9,15 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+mod sync;
+
 use super::handle::{Command, SessionHandle};
-use super::model::SessionEvent;
 use super::registry::SessionRegistry;
 use super::room::Room;
 use super::state::{Op, Outcome, SessionState};
 use super::time::Timestamp;
 use super::{ActorSettings, AttachStart, Attachment, SessionError};
-use crate::fanout::{Fanout, Notice, SequencedFrame};
+use crate::fanout::{Fanout, Notice};
 use crate::store::{Commit, SessionStore, StoreError};
 
 /// Most commands in one group commit.
@@ -335,165 +336,6 @@ impl SessionActor {
             let _ = write.reply.send(Err(StoreError::SeqMismatch.into()));
         }
         Ok(state)
-    }
-
-    /// The room, created for the first watcher: it announces this instance's watchers to the
-    /// others, and the fan-out starts bringing their notices.
-    fn open_room(&mut self) -> Room {
-        let (fanout, id) = (Arc::clone(&self.fanout), self.id.clone());
-        let announce = Box::new(move |connections| {
-            let instance = fanout.instance().to_owned();
-            fanout.publish(
-                &id,
-                &Notice::Presence {
-                    instance,
-                    connections,
-                },
-            );
-        });
-        if !self.subscribed {
-            self.fanout.watch(&self.id);
-            self.subscribed = true;
-        }
-        Room::new(self.settings.room_capacity, announce)
-    }
-
-    /// A commit of this instance: to this instance's watchers, then to the other instances.
-    fn published(&mut self, commit: &Commit) {
-        let shared = self.fanout.is_shared();
-        if self.room.is_none() && !shared {
-            self.published_seq = commit.meta.seq;
-            return;
-        }
-        let sequenced = commit
-            .events
-            .iter()
-            .map(SessionEvent::seq)
-            .zip(&commit.frames);
-        if let Some(room) = &self.room {
-            for (seq, frame) in sequenced.clone() {
-                room.publish_frame(seq, Arc::clone(frame));
-            }
-        }
-        self.published_seq = commit.meta.seq;
-        if shared {
-            let frames = sequenced
-                .map(|(seq, frame)| SequencedFrame {
-                    seq,
-                    frame: frame.to_string(),
-                })
-                .collect();
-            self.fanout.publish(&self.id, &Notice::Committed { frames });
-        }
-    }
-
-    /// What another instance said about the session.
-    async fn take_notice(
-        &mut self,
-        mut state: SessionState,
-        notice: Notice,
-    ) -> Result<SessionState, Stop> {
-        match notice {
-            Notice::Committed { mut frames } => {
-                frames.sort_by_key(|f| f.seq);
-                for frame in frames {
-                    if frame.seq <= self.published_seq {
-                        continue; // already shown (a duplicate, or filled from the store)
-                    }
-                    if frame.seq != self.published_seq + 1 {
-                        // A notice was lost: the store has every event.
-                        return self.catch_up(state).await;
-                    }
-                    if let Some(room) = &self.room {
-                        room.publish_frame(frame.seq, frame.frame.into());
-                    }
-                    self.published_seq = frame.seq;
-                }
-                Ok(state)
-            }
-            Notice::Deleted => {
-                if let Some(room) = &self.room {
-                    room.publish_deleted(self.published_seq + 1);
-                }
-                Err(Stop::Gone)
-            }
-            Notice::Presence {
-                instance,
-                connections,
-            } => {
-                self.remote_presence
-                    .insert(instance, (connections, Instant::now()));
-                self.update_remote_presence();
-                Ok(state)
-            }
-            Notice::Resync => {
-                state = self.catch_up(state).await?;
-                Ok(state)
-            }
-        }
-    }
-
-    /// Periodic, with other instances about: catch up with the store (in case a notice was
-    /// lost), say how many watchers this instance has, and forget instances gone silent.
-    async fn resync(&mut self, state: SessionState) -> Result<SessionState, Stop> {
-        let state = self.catch_up(state).await?;
-        if let Some(room) = &self.room {
-            let instance = self.fanout.instance().to_owned();
-            let connections = room.watchers();
-            self.fanout.publish(
-                &self.id,
-                &Notice::Presence {
-                    instance,
-                    connections,
-                },
-            );
-        }
-        let horizon = self.settings.resync_interval * 3;
-        self.remote_presence
-            .retain(|_, (_, said)| said.elapsed() < horizon);
-        self.update_remote_presence();
-        Ok(state)
-    }
-
-    fn update_remote_presence(&self) {
-        if let Some(room) = &self.room {
-            room.set_remote(self.remote_presence.values().map(|(n, _)| n).sum());
-        }
-    }
-
-    /// Reloads the session from the store and publishes to the room every event it has not
-    /// shown yet, from the store's event log. If the log no longer holds them, the room closes:
-    /// its sockets reconnect and start from a snapshot.
-    async fn catch_up(&mut self, _stale: SessionState) -> Result<SessionState, Stop> {
-        let fresh = match self.store.load(&self.id).await {
-            Ok(Some(session)) => session,
-            Ok(None) => {
-                if let Some(room) = &self.room {
-                    room.publish_deleted(self.published_seq + 1);
-                }
-                return Err(Stop::Gone);
-            }
-            Err(err) => return Err(Stop::Failed(err.to_string())),
-        };
-        if fresh.meta.seq > self.published_seq && self.room.is_some() {
-            match self.store.events_since(&self.id, self.published_seq).await {
-                Ok(Some(frames)) => {
-                    if let Some(room) = &self.room {
-                        for frame in frames {
-                            self.published_seq += 1;
-                            room.publish_frame(self.published_seq, frame);
-                        }
-                    }
-                }
-                Ok(None) => {
-                    tracing::warn!(session = %self.id, "events no longer replayable; watchers restart");
-                    self.room = None;
-                }
-                Err(err) => return Err(Stop::Failed(err.to_string())),
-            }
-        }
-        self.published_seq = self.published_seq.max(fresh.meta.seq);
-        Ok(SessionState::new(fresh))
     }
 
     /// Leaves the registry, then answers whatever is still queued: after an idle stop those

@@ -1,0 +1,144 @@
+//! Converting a session from the original one-document shape to the current layout: its
+//! messages, images and lookups are written first (invisible until the switch, and
+//! idempotent), then the session document is replaced if it is still the version converted.
+
+use firestore::{FirestoreDb, FirestoreResult, FirestoreWritePrecondition};
+
+use super::docs::*;
+use super::{FirestoreStore, MAX_WRITES_PER_COMMIT, is_conflict, unchanged_since};
+use crate::session::model::Session;
+use crate::store::StoreError;
+
+impl FirestoreStore {
+    /// Converts a session in the original one-document shape to the current layout: its
+    /// messages, images and lookups are written first (invisible until the switch, and
+    /// idempotent), then a transaction replaces the session document if it is unchanged.
+    /// Returns whether this call converted it.
+    pub async fn convert(&self, id: &str) -> Result<bool, StoreError> {
+        for _ in 0..3 {
+            let Some(doc) = self.within("read", Self::session_doc(&self.db, id)).await? else {
+                return Ok(false);
+            };
+            if !doc.is_legacy() {
+                return Ok(false);
+            }
+            let session = doc.legacy_session(id);
+            self.within("convert", self.write_subdocuments(&session))
+                .await?;
+            if self.within("convert", self.switch_layout(&session)).await? {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "firestore: session {id} kept changing during its conversion"
+        )))
+    }
+
+    async fn write_subdocuments(&self, session: &Session) -> FirestoreResult<()> {
+        let db = &self.db;
+        let id = &session.meta.id;
+        let parent = db.parent_path(SESSIONS, id)?;
+        let writer = db.create_simple_batch_writer().await?;
+        let mut batch = writer.new_batch();
+        let mut pending = 0;
+        for (position, message) in session.messages.iter().enumerate() {
+            db.fluent()
+                .update()
+                .in_col(MESSAGES)
+                .document_id(numbered_id(position as u64 + 1))
+                .parent(&parent)
+                .object(&MessageDoc::new(position + 1, message))
+                .add_to_batch(&mut batch)?;
+            for image in &message.images {
+                db.fluent()
+                    .update()
+                    .in_col(IMAGES)
+                    .document_id(numbered_id(u64::from(image.order)))
+                    .parent(&parent)
+                    .object(&ImageDoc::new(&message.id, image))
+                    .add_to_batch(&mut batch)?;
+                for url in image.lookup_urls() {
+                    let lookup = LookupDoc {
+                        uid: session.meta.uid.clone(),
+                        url: url.to_owned(),
+                        sessions: [(id.clone(), true)].into(),
+                    };
+                    db.fluent()
+                        .update()
+                        .fields([
+                            "uid".to_owned(),
+                            "url".to_owned(),
+                            format!("sessions.`{id}`"),
+                        ])
+                        .in_col(IMAGE_LOOKUPS)
+                        .document_id(lookup_id(&session.meta.uid, url))
+                        .object(&lookup)
+                        .add_to_batch(&mut batch)?;
+                }
+                pending += 4;
+            }
+            pending += 1;
+            if pending >= MAX_WRITES_PER_COMMIT - 70 {
+                batch.write().await?;
+                batch = writer.new_batch();
+                pending = 0;
+            }
+        }
+        if pending > 0 {
+            batch.write().await?;
+        }
+        Ok(())
+    }
+
+    async fn switch_layout(&self, session: &Session) -> FirestoreResult<bool> {
+        let db = &self.db;
+        let id = &session.meta.id;
+        let Some(doc) = db.fluent().select().by_id_in(SESSIONS).one(id).await? else {
+            return Ok(false);
+        };
+        let current: SessionDoc = FirestoreDb::deserialize_doc_to(&doc)?;
+        if !current.is_legacy() {
+            return Ok(true);
+        }
+        if current.legacy_session(id) != *session {
+            return Ok(false);
+        }
+        let key_id = session_key_id(&session.meta.uid, &session.meta.session_id);
+        let key: Option<SessionKeyDoc> = db
+            .fluent()
+            .select()
+            .by_id_in(SESSION_KEYS)
+            .obj()
+            .one(&key_id)
+            .await?;
+        let mut tx = db.begin_transaction().await?;
+        if key.is_none() {
+            let key = SessionKeyDoc {
+                uid: session.meta.uid.clone(),
+                session_id: session.meta.session_id.clone(),
+                session_doc_id: id.clone(),
+            };
+            db.fluent()
+                .update()
+                .in_col(SESSION_KEYS)
+                .precondition(FirestoreWritePrecondition::Exists(false))
+                .document_id(&key_id)
+                .object(&key)
+                .add_to_transaction(&mut tx)?;
+        }
+        let mut meta = session.meta.clone();
+        meta.seq = 0;
+        db.fluent()
+            .update()
+            .in_col(SESSIONS)
+            .precondition(unchanged_since(&doc))
+            .document_id(id)
+            .object(&SessionDoc::from_meta(&meta, session.messages.len()))
+            .add_to_transaction(&mut tx)?;
+        match tx.commit().await {
+            Ok(_) => Ok(true),
+            Err(err) if is_conflict(&err) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+}
