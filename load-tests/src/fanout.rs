@@ -29,7 +29,48 @@ pub async fn fanout(
     rate: u32,
     spread: Vec<String>,
 ) -> anyhow::Result<()> {
-    let client = Client::new(&common, "load-fanout")?;
+    let instances = 1 + spread.len();
+    let total = drive(&common, sessions, tabs, rate, spread).await?;
+    let seconds = common.duration as f64;
+    let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "fanout: {sessions} sessions × {tabs} tabs on {instances} instance(s), {rate} writes/s per session, {seconds} s"
+    );
+    println!(
+        "  {:>14} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "deliveries/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "gaps", "errors"
+    );
+    println!(
+        "  {:>14.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7}",
+        total.deliveries as f64 / seconds,
+        ms(0.5),
+        ms(0.95),
+        ms(0.99),
+        total.latency_us.max() as f64 / 1000.0,
+        total.gaps,
+        total.errors
+    );
+    println!(
+        "{}",
+        json!({
+            "scenario": "fanout", "sessions": sessions, "tabs": tabs, "instances": instances, "rate": rate, "seconds": seconds,
+            "deliveries_per_second": total.deliveries as f64 / seconds,
+            "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99),
+            "max_ms": total.latency_us.max() as f64 / 1000.0, "gaps": total.gaps, "errors": total.errors,
+        })
+    );
+    Ok(())
+}
+
+/// Opens the sockets, writes for `common.duration` seconds, and collects what every tab saw.
+pub async fn drive(
+    common: &Common,
+    sessions: usize,
+    tabs: usize,
+    rate: u32,
+    spread: Vec<String>,
+) -> anyhow::Result<Totals> {
+    let client = Client::new(common, "load-fanout")?;
     let run = run_id();
     let base = Instant::now();
     let targets: Vec<String> = std::iter::once(&common.target)
@@ -153,34 +194,5 @@ pub async fn fanout(
             total.errors += part.errors;
         }
     }
-    let seconds = common.duration as f64;
-    let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "fanout: {sessions} sessions × {tabs} tabs on {} instance(s), {rate} writes/s per session, {seconds} s",
-        targets.len()
-    );
-    println!(
-        "  {:>14} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
-        "deliveries/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "gaps", "errors"
-    );
-    println!(
-        "  {:>14.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7}",
-        total.deliveries as f64 / seconds,
-        ms(0.5),
-        ms(0.95),
-        ms(0.99),
-        total.latency_us.max() as f64 / 1000.0,
-        total.gaps,
-        total.errors
-    );
-    println!(
-        "{}",
-        json!({
-            "scenario": "fanout", "sessions": sessions, "tabs": tabs, "instances": targets.len(), "rate": rate, "seconds": seconds,
-            "deliveries_per_second": total.deliveries as f64 / seconds,
-            "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99),
-            "max_ms": total.latency_us.max() as f64 / 1000.0, "gaps": total.gaps, "errors": total.errors,
-        })
-    );
-    Ok(())
+    Ok(total)
 }

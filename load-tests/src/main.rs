@@ -7,6 +7,7 @@
 mod fanout;
 mod idle;
 mod report;
+mod soak;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,6 +74,26 @@ enum Scenario {
         /// robin, while each session's writer stays on `--target`.
         #[arg(long = "spread")]
         spread: Vec<String>,
+    },
+    /// A realistic mix for a while: live sessions writing and every tab reading, restores over
+    /// REST; errors, gaps, and the server's memory and descriptors over time.
+    Soak {
+        #[command(flatten)]
+        common: Common,
+        /// Minutes to run.
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+        /// Live sessions, each with `--tabs` sockets and one writer.
+        #[arg(long, default_value_t = 50)]
+        sessions: usize,
+        #[arg(long, default_value_t = 3)]
+        tabs: usize,
+        /// `message.add` per second per live session.
+        #[arg(long, default_value_t = 5)]
+        rate: u32,
+        /// The server's process id (memory and descriptors are read from /proc).
+        #[arg(long)]
+        server_pid: u32,
     },
     /// Hold N silent sockets and report the server's memory per socket.
     Idle {
@@ -182,6 +203,14 @@ async fn main() -> anyhow::Result<()> {
             by,
         } => restore(common, sessions, images, by).await,
         Scenario::Append { common, sessions } => append(common, sessions).await,
+        Scenario::Soak {
+            common,
+            minutes,
+            sessions,
+            tabs,
+            rate,
+            server_pid,
+        } => soak::soak(common, minutes, sessions, tabs, rate, server_pid).await,
         Scenario::Idle {
             common,
             sockets,
@@ -199,6 +228,27 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Creates `sessions` sessions of `images` one-image messages; returns each id and last URL.
+async fn seed(
+    client: &Client,
+    sessions: usize,
+    images: usize,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let run = run_id();
+    eprintln!("seeding {sessions} sessions of {images} images…");
+    let mut targets = Vec::with_capacity(sessions);
+    for s in 0..sessions {
+        let id = client.create(&format!("seed-{run}-{s}")).await?;
+        let mut last_url = String::new();
+        for i in 0..images {
+            last_url = format!("https://img.example/{run}/{s}/{i}.png");
+            client.append(&id, &last_url).await?;
+        }
+        targets.push((id, last_url));
+    }
+    Ok(targets)
+}
+
 fn run_id() -> String {
     format!("{:x}", rand::rng().random::<u64>())
 }
@@ -210,19 +260,7 @@ async fn restore(
     by: RestoreBy,
 ) -> anyhow::Result<()> {
     let client = Arc::new(Client::new(&common, "load-restore")?);
-    let run = run_id();
-    eprintln!("seeding {sessions} sessions of {images} images…");
-    let mut targets = Vec::with_capacity(sessions);
-    for s in 0..sessions {
-        let id = client.create(&format!("restore-{run}-{s}")).await?;
-        let mut last_url = String::new();
-        for i in 0..images {
-            last_url = format!("https://img.example/{run}/{s}/{i}.png");
-            client.append(&id, &last_url).await?;
-        }
-        targets.push((id, last_url));
-    }
-    let targets = Arc::new(targets);
+    let targets = Arc::new(seed(&client, sessions, images).await?);
     let recorder = run_workers(&common, move |_| {
         let (client, targets) = (Arc::clone(&client), Arc::clone(&targets));
         async move {

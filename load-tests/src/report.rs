@@ -45,6 +45,14 @@ impl Recorder {
         }
     }
 
+    pub fn ok(&self) -> u64 {
+        self.latency_us.len()
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
     pub fn finish(&mut self, elapsed: Duration) {
         self.elapsed = elapsed;
     }
