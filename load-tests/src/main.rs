@@ -74,6 +74,10 @@ enum Scenario {
         /// robin, while each session's writer stays on `--target`.
         #[arg(long = "spread")]
         spread: Vec<String>,
+        /// A rising series of rates instead of `--rate` (`--rates 10,20,40,80`): one run of
+        /// `--duration` each, then the highest deliveries/s whose p99 stayed under 50 ms.
+        #[arg(long, value_delimiter = ',')]
+        rates: Vec<u32>,
     },
     /// A realistic mix for a while: live sessions writing and every tab reading, restores over
     /// REST; errors, gaps, and the server's memory and descriptors over time.
@@ -224,7 +228,16 @@ async fn main() -> anyhow::Result<()> {
             tabs,
             rate,
             spread,
-        } => fanout::fanout(common, sessions, tabs, rate, spread).await,
+            rates,
+        } if rates.is_empty() => fanout::fanout(common, sessions, tabs, rate, spread).await,
+        Scenario::Fanout {
+            common,
+            sessions,
+            tabs,
+            spread,
+            rates,
+            ..
+        } => fanout::rising(common, sessions, tabs, rates, spread).await,
     }
 }
 
