@@ -131,7 +131,7 @@ pub struct LiveArgs {
     pub ws_auth_timeout_ms: u64,
 
     /// Frames queued for a socket that reads slowly before it is closed with 4008.
-    #[arg(long, env = "LIVECHAT_WS_QUEUE", default_value_t = 256)]
+    #[arg(long, env = "LIVECHAT_WS_QUEUE", default_value_t = 1024)]
     pub ws_queue: usize,
 
     /// Largest inbound frame in bytes; larger ones close the socket with 1009.
@@ -258,9 +258,11 @@ impl ServeConfig {
             idle_timeout: Duration::from_secs(self.actor_idle_secs.max(1)),
             mailbox: self.actor_mailbox.max(1),
             send_timeout: Duration::from_secs(5),
-            // Each watcher drains the room into its own queue (`--ws-queue`) at once, so the
-            // shared ring only absorbs scheduling hiccups; its slots are allocated up front.
-            room_capacity: 64,
+            // Each watcher drains the room into its own queue (`--ws-queue`), so the shared
+            // ring absorbs what arrives while a watcher's task is busy or not scheduled (a
+            // group commit publishes many events at once); its slots are allocated up front,
+            // ~8 KB per watched session.
+            room_capacity: 256,
             resync_interval: Duration::from_millis(self.resync_ms.max(1)),
         }
     }

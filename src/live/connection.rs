@@ -64,6 +64,9 @@ enum Outbound {
     Close(CloseFrame),
 }
 
+/// How long a closing socket waits for the peer's close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+
 /// Consecutive frames that are not commands before the socket is closed with 4009.
 const MAX_MALFORMED_IN_A_ROW: u32 = 5;
 
@@ -88,6 +91,7 @@ impl Connection {
         ));
 
         let end = self.serve(&mut stream, &outbound).await;
+        let closing = matches!(end, End::Close { .. });
         if let End::Close {
             code,
             reason,
@@ -106,13 +110,28 @@ impl Connection {
             }
         }
         drop(outbound);
+        // Complete the closing handshake: read (and discard) until the peer's own close. Input
+        // left unread when the socket is dropped would make the kernel reset the connection,
+        // and a reset can destroy the close frame before the peer reads it.
+        let handshake = async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
         // A peer that does not read gets as long as a silent one to take its close frame; then
         // the connection is dropped without it.
         let mut writer = writer;
-        if tokio::time::timeout(settings.idle_timeout, &mut writer)
-            .await
-            .is_err()
-        {
+        let (written, _) = tokio::join!(
+            tokio::time::timeout(settings.idle_timeout, &mut writer),
+            async {
+                if closing {
+                    let _ = tokio::time::timeout(CLOSE_HANDSHAKE, handshake).await;
+                }
+            }
+        );
+        if written.is_err() {
             writer.abort();
             tracing::debug!(session = %self.id, "the peer did not take its close frame; dropped");
         }

@@ -72,7 +72,7 @@ async fn sigterm_during_a_burst_loses_no_acknowledged_write_and_closes_every_soc
     }
     // Each tab fires a burst of commands without waiting, then the server is told to stop.
     for (t, tab) in tabs.iter_mut().enumerate() {
-        for n in 0..60 {
+        for n in 0..40 {
             tab.send(
                 "message.add",
                 json!({ "prompt": "p", "images": [{ "url": format!("https://img/{t}/{n}") }] }),
