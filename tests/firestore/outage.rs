@@ -56,6 +56,19 @@ impl Emulator {
     }
 }
 
+/// The emulator's JVM is the launcher's child: end the whole group, even when a test fails
+/// before `kill`.
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(id) = self.child.id() {
+            let group = format!("-{id}");
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .status();
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
