@@ -5,7 +5,7 @@
 use firestore::{FirestoreDb, FirestoreResult, FirestoreWritePrecondition};
 
 use super::docs::*;
-use super::{FirestoreStore, MAX_WRITES_PER_COMMIT, is_conflict, unchanged_since};
+use super::{FirestoreStore, MAX_WRITES_PER_COMMIT, is_conflict, lookup_entry, unchanged_since};
 use crate::session::model::Session;
 use crate::store::StoreError;
 
@@ -58,18 +58,10 @@ impl FirestoreStore {
                     .object(&ImageDoc::new(&message.id, image))
                     .add_to_batch(&mut batch)?;
                 for url in image.lookup_urls() {
-                    let lookup = LookupDoc {
-                        uid: session.meta.uid.clone(),
-                        url: url.to_owned(),
-                        sessions: [(id.clone(), true)].into(),
-                    };
+                    let (lookup, fields) = lookup_entry(&session.meta.uid, url, id);
                     db.fluent()
                         .update()
-                        .fields([
-                            "uid".to_owned(),
-                            "url".to_owned(),
-                            format!("sessions.`{id}`"),
-                        ])
+                        .fields(fields)
                         .in_col(IMAGE_LOOKUPS)
                         .document_id(lookup_id(&session.meta.uid, url))
                         .object(&lookup)
@@ -104,13 +96,7 @@ impl FirestoreStore {
             return Ok(false);
         }
         let key_id = session_key_id(&session.meta.uid, &session.meta.session_id);
-        let key: Option<SessionKeyDoc> = db
-            .fluent()
-            .select()
-            .by_id_in(SESSION_KEYS)
-            .obj()
-            .one(&key_id)
-            .await?;
+        let key = Self::session_key(db, &key_id).await?;
         let mut tx = db.begin_transaction().await?;
         if key.is_none() {
             let key = SessionKeyDoc {

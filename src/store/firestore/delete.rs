@@ -16,13 +16,7 @@ impl FirestoreStore {
             return Ok(None);
         };
         let key_id = session_key_id(&doc.uid, &doc.session_id);
-        let key: Option<SessionKeyDoc> = db
-            .fluent()
-            .select()
-            .by_id_in(SESSION_KEYS)
-            .obj()
-            .one(&key_id)
-            .await?;
+        let key = Self::session_key(db, &key_id).await?;
         let mut tx = db.begin_transaction().await?;
         if key.is_some_and(|k| k.session_doc_id == id) {
             db.fluent()

@@ -82,6 +82,15 @@ impl FirestoreStore {
         db.fluent().select().by_id_in(SESSIONS).obj().one(id).await
     }
 
+    async fn session_key(db: &FirestoreDb, key_id: &str) -> FirestoreResult<Option<SessionKeyDoc>> {
+        db.fluent()
+            .select()
+            .by_id_in(SESSION_KEYS)
+            .obj()
+            .one(key_id)
+            .await
+    }
+
     /// The whole session behind `doc`: its subcollections, or its inline arrays if it is still
     /// in the original shape.
     async fn assemble(db: &FirestoreDb, id: &str, doc: SessionDoc) -> FirestoreResult<Session> {
@@ -124,13 +133,7 @@ impl FirestoreStore {
         let db = &self.db;
         let key_id = session_key_id(&meta.uid, &meta.session_id);
         for _ in 0..3 {
-            let key: Option<SessionKeyDoc> = db
-                .fluent()
-                .select()
-                .by_id_in(SESSION_KEYS)
-                .obj()
-                .one(&key_id)
-                .await?;
+            let key = Self::session_key(db, &key_id).await?;
             if let Some(key) = key {
                 return Ok(Some(key.session_doc_id));
             }
@@ -178,13 +181,7 @@ impl FirestoreStore {
                 Err(err) => return Err(err),
             }
         }
-        let key: Option<SessionKeyDoc> = db
-            .fluent()
-            .select()
-            .by_id_in(SESSION_KEYS)
-            .obj()
-            .one(&key_id)
-            .await?;
+        let key = Self::session_key(db, &key_id).await?;
         Ok(key.map(|k| k.session_doc_id))
     }
 
@@ -428,23 +425,31 @@ fn add_lookup(
     url: &str,
     id: &str,
 ) -> FirestoreResult<()> {
-    let lookup = LookupDoc {
-        uid: uid.to_owned(),
-        url: url.to_owned(),
-        sessions: [(id.to_owned(), true)].into(),
-    };
+    let (lookup, fields) = lookup_entry(uid, url, id);
     db.fluent()
         .update()
-        .fields([
-            "uid".to_owned(),
-            "url".to_owned(),
-            format!("sessions.`{id}`"),
-        ])
+        .fields(fields)
         .in_col(IMAGE_LOOKUPS)
         .document_id(lookup_id(uid, url))
         .object(&lookup)
         .add_to_transaction(tx)?;
     Ok(())
+}
+
+/// The lookup document saying session `id` of `uid` holds `url`, and the fields to write: only
+/// that session's entry in `sessions`, so the entries of the user's other sessions stay.
+fn lookup_entry(uid: &str, url: &str, id: &str) -> (LookupDoc, [String; 3]) {
+    let lookup = LookupDoc {
+        uid: uid.to_owned(),
+        url: url.to_owned(),
+        sessions: [(id.to_owned(), true)].into(),
+    };
+    let fields = [
+        "uid".to_owned(),
+        "url".to_owned(),
+        format!("sessions.`{id}`"),
+    ];
+    (lookup, fields)
 }
 
 #[async_trait]
