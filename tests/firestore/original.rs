@@ -297,3 +297,40 @@ async fn an_append_to_an_original_session_converts_it_and_continues_its_orders()
         "it was converted: {summary}"
     );
 }
+
+#[tokio::test]
+async fn an_original_session_with_a_very_large_message_converts_and_restores() {
+    let project = new_project();
+    // 200 images in one message: 800 writes to convert. (Firestore allows 500 per batch; the
+    // emulator does not enforce that, so this shows only that the conversion is complete.)
+    let mut session = original_session("user-123", "session-big", "big");
+    session.images = (1..=200)
+        .map(|n| OriginalImage {
+            id: format!("img-{n}"),
+            url: format!("https://zata.ai/big/image{n}.png"),
+            storage_path: format!("users/user-123/image{n}.png"),
+            original_url: format!("https://zata.ai/big/original{n}.png"),
+            firebase_url: format!("https://firebase.storage/big/image{n}.png"),
+            order: n,
+            prompt: "Make sky blue".into(),
+            timestamp: at("2025-01-15T10:05:00Z"),
+        })
+        .collect();
+    session.image_urls = session.images.iter().map(|i| i.url.clone()).collect();
+    session.total_images = 200;
+    write_original(&project, "OriginalDocId0000009", &session).await;
+    let app = firestore_app(&project).await;
+
+    let applied = migrate(&project, true).await;
+    assert!(
+        applied.contains("converted:                    1"),
+        "{applied}"
+    );
+    let restored = app
+        .get(
+            &restore_path("https://firebase.storage/big/image200.png"),
+            "user-123",
+        )
+        .await;
+    assert_eq!(restored.ok()["session"]["totalImages"], 200);
+}

@@ -41,7 +41,15 @@ impl FirestoreStore {
         let writer = db.create_simple_batch_writer().await?;
         let mut batch = writer.new_batch();
         let mut pending = 0;
+        // Room for the next write, or for an image and its (up to three) lookups: original
+        // sessions may hold messages of any size, and a batch holds at most 500 writes.
+        const PER_IMAGE: usize = 4;
         for (position, message) in session.messages.iter().enumerate() {
+            if pending + 1 > MAX_WRITES_PER_COMMIT {
+                batch.write().await?;
+                batch = writer.new_batch();
+                pending = 0;
+            }
             db.fluent()
                 .update()
                 .in_col(MESSAGES)
@@ -49,7 +57,13 @@ impl FirestoreStore {
                 .parent(&parent)
                 .object(&MessageDoc::new(position + 1, message))
                 .add_to_batch(&mut batch)?;
+            pending += 1;
             for image in &message.images {
+                if pending + PER_IMAGE > MAX_WRITES_PER_COMMIT {
+                    batch.write().await?;
+                    batch = writer.new_batch();
+                    pending = 0;
+                }
                 db.fluent()
                     .update()
                     .in_col(IMAGES)
@@ -67,13 +81,7 @@ impl FirestoreStore {
                         .object(&lookup)
                         .add_to_batch(&mut batch)?;
                 }
-                pending += 4;
-            }
-            pending += 1;
-            if pending >= MAX_WRITES_PER_COMMIT - 70 {
-                batch.write().await?;
-                batch = writer.new_batch();
-                pending = 0;
+                pending += PER_IMAGE;
             }
         }
         if pending > 0 {
