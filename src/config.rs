@@ -134,6 +134,11 @@ pub struct LiveArgs {
     #[arg(long, env = "LIVECHAT_WS_QUEUE", default_value_t = 1024)]
     pub ws_queue: usize,
 
+    /// Events a watched session keeps in memory for its sockets to pick up. A socket that falls
+    /// further behind (its task busy during a burst) catches up from the store's event log.
+    #[arg(long, env = "LIVECHAT_WS_ROOM_SLOTS", default_value_t = 32)]
+    pub ws_room_slots: usize,
+
     /// Largest inbound frame in bytes; larger ones close the socket with 1009.
     #[arg(long, env = "LIVECHAT_WS_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub ws_max_frame_bytes: usize,
@@ -258,11 +263,8 @@ impl ServeConfig {
             idle_timeout: Duration::from_secs(self.actor_idle_secs.max(1)),
             mailbox: self.actor_mailbox.max(1),
             send_timeout: Duration::from_secs(5),
-            // Each watcher drains the room into its own queue (`--ws-queue`), so the shared
-            // ring absorbs what arrives while a watcher's task is busy or not scheduled (a
-            // group commit publishes many events at once); its slots are allocated up front,
-            // ~8 KB per watched session.
-            room_capacity: 256,
+            // Its slots are allocated up front, about 70 bytes each, per watched session.
+            room_capacity: self.live.ws_room_slots.max(1),
             resync_interval: Duration::from_millis(self.resync_ms.max(1)),
         }
     }

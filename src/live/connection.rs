@@ -4,12 +4,14 @@
 //! Two tasks per socket. This one reads frames, runs commands and forwards the session's pushes
 //! into a bounded outbound queue; the writer task drains that queue into the socket. A socket
 //! that reads too slowly fills its queue and is closed with 4008 rather than slowing anyone
-//! else; it resumes with `sinceSeq`.
+//! else; it resumes with `sinceSeq`. A socket whose task fell behind the session's shared ring
+//! catches up from the store's event log.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures::{Future, SinkExt as _, StreamExt as _};
@@ -38,6 +40,15 @@ pub(super) struct Connection {
     start: Start,
 }
 
+/// The writer task and what the reading side keeps to steer it.
+struct Writer {
+    outbound: mpsc::Sender<Outbound>,
+    task: tokio::task::JoinHandle<()>,
+    /// Cancelled when the close frame must go out before what is queued.
+    urgent: CancellationToken,
+    urgent_close: Arc<Mutex<Option<CloseFrame>>>,
+}
+
 /// How the socket ends.
 enum End {
     /// Send this close frame (after what is queued, or at once when `urgent`).
@@ -58,10 +69,36 @@ fn close(code: u16, reason: &'static str) -> End {
     }
 }
 
+/// What the writer task sends. Kept small: the queue allocates room for 32 of them up front.
 enum Outbound {
-    Text(Utf8Bytes),
+    /// A push's frame, shared with every other watcher of the session.
+    Shared(Arc<str>),
+    /// A frame for this socket alone (a reply, a snapshot).
+    Own(Box<str>),
     Ping,
-    Close(CloseFrame),
+    Close(Box<CloseFrame>),
+}
+
+impl Outbound {
+    fn into_message(self) -> Message {
+        match self {
+            Outbound::Shared(frame) => Message::Text(shared_text(frame)),
+            Outbound::Own(text) => Message::Text(String::from(text).into()),
+            Outbound::Ping => Message::Ping(Default::default()),
+            Outbound::Close(frame) => Message::Close(Some(*frame)),
+        }
+    }
+}
+
+/// A shared frame as message text, without copying it.
+fn shared_text(frame: Arc<str>) -> Utf8Bytes {
+    struct Owner(Arc<str>);
+    impl AsRef<[u8]> for Owner {
+        fn as_ref(&self) -> &[u8] {
+            self.0.as_bytes()
+        }
+    }
+    Utf8Bytes::try_from(Bytes::from_owner(Owner(frame))).expect("a str is UTF-8")
 }
 
 /// How long a closing socket waits for the peer's close frame.
@@ -91,6 +128,24 @@ impl Connection {
         ));
 
         let end = self.serve(&mut stream, &outbound).await;
+        let writer = Writer {
+            outbound,
+            task: writer,
+            urgent,
+            urgent_close,
+        };
+        Box::pin(self.finish(end, stream, writer)).await;
+    }
+
+    /// Sends the close frame (if any), lets the writer drain, and completes the closing
+    /// handshake.
+    async fn finish(&self, end: End, mut stream: SplitStream<WebSocket>, writer: Writer) {
+        let Writer {
+            outbound,
+            task: mut writer,
+            urgent,
+            urgent_close,
+        } = writer;
         let closing = matches!(end, End::Close { .. });
         if let End::Close {
             code,
@@ -103,7 +158,10 @@ impl Connection {
                 reason: Utf8Bytes::from_static(reason),
             };
             // A close that does not fit behind the queued frames goes out at once instead.
-            let queued = !now && outbound.try_send(Outbound::Close(frame.clone())).is_ok();
+            let queued = !now
+                && outbound
+                    .try_send(Outbound::Close(Box::new(frame.clone())))
+                    .is_ok();
             if !queued {
                 *urgent_close.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame);
                 urgent.cancel();
@@ -122,9 +180,8 @@ impl Connection {
         };
         // A peer that does not read gets as long as a silent one to take its close frame; then
         // the connection is dropped without it.
-        let mut writer = writer;
         let (written, _) = tokio::join!(
-            tokio::time::timeout(settings.idle_timeout, &mut writer),
+            tokio::time::timeout(self.state.live.idle_timeout, &mut writer),
             async {
                 if closing {
                     let _ = tokio::time::timeout(CLOSE_HANDSHAKE, handshake).await;
@@ -155,24 +212,22 @@ impl Connection {
         let mut identity = match &self.start.header {
             Some(Ok(identity)) => identity.clone(),
             Some(Err(_)) => return close(close::UNAUTHENTICATED, "invalid or expired token"),
-            None => match self.first_frame_auth(stream, out).await {
+            None => match Box::pin(self.first_frame_auth(stream, out)).await {
                 Ok(identity) => identity,
                 Err(end) => return end,
             },
         };
-        let attachment = match self
-            .state
-            .sessions
-            .watch(&identity.uid, &self.id, since)
-            .await
-        {
-            Ok(attachment) => attachment,
-            Err(SessionError::NotFound) => return close(close::NOT_FOUND, "session not found"),
-            Err(err) => {
-                tracing::warn!(session = %self.id, error = %err, "cannot attach a socket");
-                return close(close::RELOAD, "session unavailable; reconnect");
-            }
-        };
+        // Boxed, as are the other awaits off the steady state below: a socket's task is as
+        // large as its largest await point, and idle sockets are many.
+        let attachment =
+            match Box::pin(self.state.sessions.watch(&identity.uid, &self.id, since)).await {
+                Ok(attachment) => attachment,
+                Err(SessionError::NotFound) => return close(close::NOT_FOUND, "session not found"),
+                Err(err) => {
+                    tracing::warn!(session = %self.id, error = %err, "cannot attach a socket");
+                    return close(close::RELOAD, "session unavailable; reconnect");
+                }
+            };
         self.relay(stream, out, &mut identity, attachment).await
     }
 
@@ -236,8 +291,8 @@ impl Connection {
         let started = match start {
             AttachStart::Snapshot(session) => enqueue(out, protocol::snapshot_frame(seq, &session)),
             AttachStart::Replay(frames) => frames
-                .iter()
-                .try_for_each(|frame| enqueue(out, frame.to_string()))
+                .into_iter()
+                .try_for_each(|frame| enqueue_shared(out, frame))
                 .and_then(|()| enqueue(out, protocol::resumed_frame(seq))),
         };
         if let Err(end) = started {
@@ -260,7 +315,7 @@ impl Connection {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
-                    self.finish_replies(out, &mut replies).await;
+                    Box::pin(self.finish_replies(out, &mut replies)).await;
                     return close(close::SHUTTING_DOWN, "server shutting down; reconnect");
                 }
                 push = pushes.recv() => match push {
@@ -275,14 +330,18 @@ impl Connection {
                             }
                             last_seq = seq;
                         }
-                        if let Err(end) = enqueue(out, push.frame.to_string()) {
+                        if let Err(end) = enqueue_shared(out, push.frame) {
                             return end;
                         }
                         if push.kind == PushKind::Deleted {
                             return close(close::NOT_FOUND, "session deleted");
                         }
                     }
-                    Err(RecvError::Lagged(_)) => return slow_consumer(),
+                    Err(RecvError::Lagged(_)) => {
+                        if let Err(end) = Box::pin(self.catch_up(out, &mut last_seq)).await {
+                            return end;
+                        }
+                    }
                     Err(RecvError::Closed) => return close(close::RELOAD, "session reloaded; reconnect with sinceSeq"),
                 },
                 Some(reply) = replies.next(), if !replies.is_empty() => {
@@ -331,7 +390,7 @@ impl Connection {
                         continue;
                     }
                     let expires_at = identity.expires_at;
-                    match self.run_command(command, identity).await {
+                    match Box::pin(self.run_command(command, identity)).await {
                         Ok(pending) => replies.push_back(pending),
                         Err(reply) => {
                             if let Err(end) = enqueue(out, reply) {
@@ -352,6 +411,29 @@ impl Connection {
                     }
                 }
                 () = &mut expiry => return close(close::UNAUTHENTICATED, "token expired"),
+            }
+        }
+    }
+
+    /// The room's ring moved past this socket (its task was busy or not scheduled while a
+    /// burst went out): the events it missed come from the store's event log instead, and the
+    /// pushes it already holds are skipped up to there.
+    async fn catch_up(&self, out: &mpsc::Sender<Outbound>, last_seq: &mut u64) -> Result<(), End> {
+        match self.state.sessions.events_since(&self.id, *last_seq).await {
+            Ok(Some(frames)) => {
+                for frame in frames {
+                    enqueue_shared(out, frame)?;
+                    *last_seq += 1;
+                }
+                Ok(())
+            }
+            Ok(None) => Err(close(
+                close::RELOAD,
+                "missed events; reconnect with sinceSeq",
+            )),
+            Err(err) => {
+                tracing::warn!(session = %self.id, error = %err, "cannot catch a socket up");
+                Err(close(close::RELOAD, "session unavailable; reconnect"))
             }
         }
     }
@@ -435,7 +517,7 @@ impl Connection {
             tokio::select! {
                 () = &mut grace => return,
                 Some(reply) = replies.next() => {
-                    if out.send(Outbound::Text(reply.into())).await.is_err() {
+                    if out.send(Outbound::Own(reply.into_boxed_str())).await.is_err() {
                         return;
                     }
                 }
@@ -464,11 +546,19 @@ fn slow_consumer() -> End {
 
 /// Queues a frame for the writer; a full queue means the peer reads too slowly.
 fn enqueue(out: &mpsc::Sender<Outbound>, frame: String) -> Result<(), End> {
-    out.try_send(Outbound::Text(frame.into()))
-        .map_err(|err| match err {
-            mpsc::error::TrySendError::Full(_) => slow_consumer(),
-            mpsc::error::TrySendError::Closed(_) => End::Gone,
-        })
+    queue(out, Outbound::Own(frame.into_boxed_str()))
+}
+
+/// Queues a frame shared with the session's other watchers.
+fn enqueue_shared(out: &mpsc::Sender<Outbound>, frame: Arc<str>) -> Result<(), End> {
+    queue(out, Outbound::Shared(frame))
+}
+
+fn queue(out: &mpsc::Sender<Outbound>, outbound: Outbound) -> Result<(), End> {
+    out.try_send(outbound).map_err(|err| match err {
+        mpsc::error::TrySendError::Full(_) => slow_consumer(),
+        mpsc::error::TrySendError::Closed(_) => End::Gone,
+    })
 }
 
 /// Resolves when a token with this `exp` (seconds since the epoch) expires.
@@ -520,11 +610,7 @@ async fn write(
         }
         for outbound in batch {
             let closing = matches!(outbound, Outbound::Close(_));
-            let message = match outbound {
-                Outbound::Text(text) => Message::Text(text),
-                Outbound::Ping => Message::Ping(Default::default()),
-                Outbound::Close(frame) => Message::Close(Some(frame)),
-            };
+            let message = outbound.into_message();
             let fed = tokio::select! {
                 biased;
                 () = urgent.cancelled() => break 'frames,

@@ -12,7 +12,9 @@ use super::{Attachment, SessionError};
 pub(super) enum Command {
     Write {
         uid: String,
-        op: Op,
+        /// Boxed: every mailbox allocates room for 32 commands up front, so the largest
+        /// variant sets the cost of each live session.
+        op: Box<Op>,
         reply: oneshot::Sender<Result<Outcome, SessionError>>,
     },
     /// Attach a socket: a snapshot or the events after `since`, then every later push.
@@ -80,6 +82,7 @@ impl SessionHandle {
         wait: Duration,
     ) -> Result<Pending<Outcome>, SendError> {
         let uid = uid.to_owned();
+        let op = Box::new(op);
         self.enqueue(|reply| Command::Write { uid, op, reply }, wait)
             .await
     }

@@ -195,6 +195,16 @@ impl Sessions {
         Ok(self.store.list(uid, query).await?)
     }
 
+    /// The frames of the committed events after `after_seq`, in order, when the event log still
+    /// holds them all. For a watcher already attached (so already checked as the owner).
+    pub async fn events_since(
+        &self,
+        id: &str,
+        after_seq: u64,
+    ) -> Result<Option<Vec<std::sync::Arc<str>>>, SessionError> {
+        Ok(self.store.events_since(id, after_seq).await?)
+    }
+
     pub async fn append_message(
         &self,
         uid: &str,

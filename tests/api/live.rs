@@ -175,6 +175,46 @@ async fn three_tabs_writing_concurrently_with_rest_see_one_identical_gap_free_hi
 }
 
 #[tokio::test]
+async fn tabs_behind_the_in_memory_ring_catch_up_from_the_log_in_order() {
+    // One slot: every group commit of two or more events leaves the other tabs behind the ring.
+    let app = spawn_app_with(|config| config.live.ws_room_slots = 1).await;
+    let (id, mut tabs) = session_with_tabs(&app, "u", 3).await;
+    let burst = 60;
+    let mut ids = Vec::new();
+    for n in 0..burst {
+        let url = format!("https://img/burst/{n}");
+        ids.push(
+            tabs[0]
+                .send("message.add", message(&format!("#{n}"), &[&url]))
+                .await,
+        );
+    }
+    for id in ids {
+        assert_eq!(tabs[0].reply(id).await["ok"], true);
+    }
+    for tab in &mut tabs {
+        let mut prompts = Vec::new();
+        for seq in 1..=burst {
+            let event = tab.event().await;
+            assert_eq!(event["type"], "message.added");
+            assert_eq!(event["seq"], seq, "in order, nothing missed or repeated");
+            prompts.push(event["message"]["prompt"].as_str().unwrap().to_owned());
+        }
+        let sent: Vec<String> = (0..burst).map(|n| format!("#{n}")).collect();
+        assert_eq!(prompts, sent);
+    }
+    // Still attached: the next write arrives live on every tab.
+    app.append("u", &id, message("after", &["https://img/after"]))
+        .await
+        .ok();
+    for tab in &mut tabs {
+        let event = tab.event().await;
+        assert_eq!(event["seq"], burst + 1);
+        assert_eq!(event["message"]["prompt"], "after");
+    }
+}
+
+#[tokio::test]
 async fn a_tab_resumes_with_exactly_the_events_it_missed() {
     let app = spawn_app().await;
     let (id, mut tabs) = session_with_tabs(&app, "u", 1).await;

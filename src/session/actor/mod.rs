@@ -156,7 +156,7 @@ impl SessionActor {
             match command {
                 Command::Notice(notice) => notices.push(notice),
                 Command::Write { uid, op, reply } if uid == owner && deletions.is_empty() => {
-                    writes.push(PendingWrite { op, reply });
+                    writes.push(PendingWrite { op: *op, reply });
                 }
                 Command::Watch { uid, since, reply } if uid == owner && deletions.is_empty() => {
                     watches.push(PendingWatch { since, reply });
