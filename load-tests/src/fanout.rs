@@ -22,6 +22,24 @@ pub struct Totals {
     pub errors: u64,
 }
 
+impl Totals {
+    pub fn new() -> Self {
+        Self {
+            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+            deliveries: 0,
+            gaps: 0,
+            errors: 0,
+        }
+    }
+
+    pub fn add(&mut self, other: &Totals) {
+        let _ = self.latency_us.add(&other.latency_us);
+        self.deliveries += other.deliveries;
+        self.gaps += other.gaps;
+        self.errors += other.errors;
+    }
+}
+
 pub async fn fanout(
     common: Common,
     sessions: usize,
@@ -79,7 +97,12 @@ pub async fn rising(
         "  {:>8} {:>14} {:>9} {:>9} {:>7} {:>7}",
         "rate", "deliveries/s", "p50 ms", "p99 ms", "gaps", "errors"
     );
+    let mut over_in_a_row = 0;
     for rate in rates {
+        // Two steps in a row over the limit end the series: higher rates only queue more.
+        if over_in_a_row == 2 {
+            break;
+        }
         let total = drive(&common, sessions, tabs, rate, spread.clone()).await?;
         let per_second = total.deliveries as f64 / seconds;
         let p50 = total.latency_us.value_at_quantile(0.5) as f64 / 1000.0;
@@ -88,6 +111,11 @@ pub async fn rising(
             "  {rate:>8} {per_second:>14.0} {p50:>9.2} {p99:>9.2} {:>7} {:>7}",
             total.gaps, total.errors
         );
+        over_in_a_row = if p99 < P99_LIMIT_MS {
+            0
+        } else {
+            over_in_a_row + 1
+        };
         steps.push(
             json!({ "rate": rate, "deliveries_per_second": per_second, "p50_ms": p50, "p99_ms": p99,
             "gaps": total.gaps, "errors": total.errors }),
@@ -174,12 +202,7 @@ pub async fn drive(
             }
             let stop_at = Arc::clone(&stop_at);
             readers.push(tokio::spawn(async move {
-                let mut totals = Totals {
-                    latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
-                    deliveries: 0,
-                    gaps: 0,
-                    errors: 0,
-                };
+                let mut totals = Totals::new();
                 let mut last_seq = first_seq;
                 loop {
                     let grace = Duration::from_secs(2);
@@ -225,18 +248,10 @@ pub async fn drive(
     for writer in writers {
         let _ = writer.await;
     }
-    let mut total = Totals {
-        latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
-        deliveries: 0,
-        gaps: 0,
-        errors: 0,
-    };
+    let mut total = Totals::new();
     for reader in readers {
         if let Ok(part) = reader.await {
-            let _ = total.latency_us.add(&part.latency_us);
-            total.deliveries += part.deliveries;
-            total.gaps += part.gaps;
-            total.errors += part.errors;
+            total.add(&part);
         }
     }
     Ok(total)

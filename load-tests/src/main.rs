@@ -95,6 +95,10 @@ enum Scenario {
         /// `message.add` per second per live session.
         #[arg(long, default_value_t = 5)]
         rate: u32,
+        /// Seconds each chat lasts: then its tabs close and fresh sessions take over, as real
+        /// chats end and new ones start.
+        #[arg(long, default_value_t = 60)]
+        chat_seconds: u64,
         /// The server's process id (memory and descriptors are read from /proc).
         #[arg(long)]
         server_pid: u32,
@@ -213,8 +217,17 @@ async fn main() -> anyhow::Result<()> {
             sessions,
             tabs,
             rate,
+            chat_seconds,
             server_pid,
-        } => soak::soak(common, minutes, sessions, tabs, rate, server_pid).await,
+        } => {
+            let live = soak::Live {
+                sessions,
+                tabs,
+                rate,
+                chat_seconds,
+            };
+            soak::soak(common, minutes, live, server_pid).await
+        }
         Scenario::Idle {
             common,
             sockets,
