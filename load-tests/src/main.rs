@@ -124,7 +124,8 @@ enum Scenario {
     Append {
         #[command(flatten)]
         common: Common,
-        /// Sessions written to.
+        /// Sessions written to at once; each is replaced by a fresh one after 9,000 appends,
+        /// below the server's limit of 10,000 images per session.
         #[arg(long, default_value_t = 100)]
         sessions: usize,
     },
@@ -314,18 +315,40 @@ async fn restore(
     Ok(())
 }
 
+/// Appends one slot makes to a session before moving on to a fresh one: below the server's
+/// limit of 10,000 images per session, as a long chat ends and a new one starts.
+const APPENDS_PER_SESSION: u64 = 9_000;
+
+/// A slot of the append scenario: the session its appends go to now.
+struct Slot {
+    generation: u64,
+    id: String,
+}
+
 async fn append(common: Common, sessions: usize) -> anyhow::Result<()> {
     let client = Arc::new(Client::new(&common, "load-append")?);
     let run = run_id();
-    let mut ids = Vec::with_capacity(sessions);
+    let mut slots = Vec::with_capacity(sessions);
     for s in 0..sessions {
-        ids.push(client.create(&format!("append-{run}-{s}")).await?);
+        let id = client.create(&format!("append-{run}-{s}-0")).await?;
+        slots.push(tokio::sync::Mutex::new(Slot { generation: 0, id }));
     }
-    let ids = Arc::new(ids);
+    let slots = Arc::new(slots);
     let recorder = run_workers(&common, move |n| {
-        let (client, ids, run) = (Arc::clone(&client), Arc::clone(&ids), run.clone());
+        let (client, slots, run) = (Arc::clone(&client), Arc::clone(&slots), run.clone());
         async move {
-            let id = &ids[n as usize % ids.len()];
+            let s = n as usize % slots.len();
+            let generation = n / slots.len() as u64 / APPENDS_PER_SESSION;
+            let id = {
+                let mut slot = slots[s].lock().await;
+                if slot.generation < generation {
+                    slot.id = client
+                        .create(&format!("append-{run}-{s}-{generation}"))
+                        .await?;
+                    slot.generation = generation;
+                }
+                slot.id.clone()
+            };
             let url = format!("https://img.example/{run}/{n}.png");
             let body =
                 json!({ "prompt": "make the sky a little bluer", "images": [{ "url": url }] });
