@@ -115,3 +115,66 @@ fn reopening_keeps_the_schema_version() {
         assert_eq!(version, schema::version());
     }
 }
+
+/// The WAL's checkpoint sequence number (its header, bytes 12..16): how many times it started
+/// over.
+fn wal_restarts(path: &Path) -> u32 {
+    let header = std::fs::read(path).unwrap_or_default();
+    header
+        .get(12..16)
+        .map_or(0, |bytes| u32::from_be_bytes(bytes.try_into().unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_steady_stream_of_commits_the_wal_starts_over_and_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let wal = dir.path().join("db-wal");
+    let store = Arc::new(SqliteStore::open(&path, &options()).unwrap());
+    // Eight writers that never pause, so the writer thread always has a commit waiting: the
+    // checkpoint thread alone could never catch up with the end of the WAL.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (store, stop) = (Arc::clone(&store), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut sessions: Vec<SessionMeta> = (0..25)
+                    .map(|n| meta(&format!("doc{w}-{n}"), "alice", &format!("s{w}-{n}")))
+                    .collect();
+                for session in &sessions {
+                    store.create(session).await.unwrap();
+                }
+                while !stop.load(Ordering::Relaxed) {
+                    for session in &mut sessions {
+                        session.seq += 1;
+                        session.updated_at = Timestamp::now();
+                        let commit = Commit::new(session.seq - 1, session.clone(), Vec::new());
+                        store.commit(&commit).await.unwrap();
+                    }
+                }
+                sessions
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while wal_restarts(&wal) < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut sessions = Vec::new();
+    for writer in writers {
+        sessions.extend(writer.await.unwrap());
+    }
+    let size = std::fs::metadata(&wal).unwrap().len();
+    assert!(
+        wal_restarts(&wal) >= 3,
+        "the WAL never started over; it is {size} bytes"
+    );
+    // Past the threshold by what the writer commits in a checkpoint interval or two.
+    assert!(size < 64 << 20, "the WAL grew to {size} bytes");
+    // Nothing was lost on the way.
+    for session in &sessions {
+        let stored = store.load(&session.id).await.unwrap().unwrap();
+        assert_eq!(stored.meta.seq, session.seq);
+    }
+}
