@@ -90,7 +90,8 @@ impl Outbound {
     }
 }
 
-/// A shared frame as message text, without copying it.
+/// A shared frame as message text, without copying it (axum checks it is UTF-8 again, a scan
+/// that costs less than the copy).
 fn shared_text(frame: Arc<str>) -> Utf8Bytes {
     struct Owner(Arc<str>);
     impl AsRef<[u8]> for Owner {
@@ -116,24 +117,21 @@ impl Connection {
 
     pub(super) async fn run(self, socket: WebSocket) {
         let (sink, mut stream) = socket.split();
-        let settings = Arc::clone(&self.state.live);
-        let (outbound, queue) = mpsc::channel(settings.queue);
+        let (outbound, queue) = mpsc::channel(self.state.live.queue);
         let urgent = CancellationToken::new();
         let urgent_close = Arc::new(Mutex::new(None));
-        let writer = tokio::spawn(write(
-            sink,
-            queue,
-            urgent.clone(),
-            Arc::clone(&urgent_close),
-        ));
-
-        let end = self.serve(&mut stream, &outbound).await;
         let writer = Writer {
+            task: tokio::spawn(write(
+                sink,
+                queue,
+                urgent.clone(),
+                Arc::clone(&urgent_close),
+            )),
             outbound,
-            task: writer,
             urgent,
             urgent_close,
         };
+        let end = self.serve(&mut stream, &writer.outbound).await;
         Box::pin(self.finish(end, stream, writer)).await;
     }
 

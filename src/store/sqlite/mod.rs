@@ -5,7 +5,8 @@
 //! together, so many sessions' group commits share one fsync. A write is answered only after
 //! that commit. Reads run on a small pool of read connections, which WAL lets proceed while the
 //! writer commits. A third thread checkpoints the WAL into the database file, so that copying
-//! pages (and, under `synchronous=NORMAL`, the only fsync) never holds up a commit.
+//! pages and syncing them (the only fsync under `synchronous=NORMAL`) mostly happens beside the
+//! commits rather than inside them; see `run_checkpointer`.
 
 mod rows;
 mod schema;
