@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::extract::FromRef;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{self, TokenVerifier};
+use crate::api::cors::OriginPolicy;
+use crate::auth::{self, Authenticator};
 use crate::config::{FirestoreArgs, ServeConfig, StoreKind};
 use crate::fanout::{Fanout, LocalFanout, RedisFanout};
 use crate::live::LiveSettings;
@@ -30,18 +30,14 @@ use crate::store::sqlite::{SqliteOptions, SqliteStore};
 #[derive(Clone)]
 pub struct AppState {
     pub sessions: Sessions,
-    pub verifier: Arc<TokenVerifier>,
+    pub auth: Arc<Authenticator>,
+    /// Which browser origins may call, and use the session cookie.
+    pub origins: Arc<OriginPolicy>,
     pub live: Arc<LiveSettings>,
     /// Cancelled when the server starts shutting down; sockets watch it.
     pub shutdown: CancellationToken,
     /// Every open socket, so shutdown can wait for them to close.
     pub sockets: TaskTracker,
-}
-
-impl FromRef<AppState> for Arc<TokenVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        Arc::clone(&state.verifier)
-    }
 }
 
 /// A server ready to run: its store opened and its secret loaded.
@@ -56,6 +52,10 @@ impl Server {
             .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
         let secret = auth::load_secret(data_dir, config.secret.jwt_secret.as_deref())
             .with_context(|| format!("cannot read or create {}/jwt-secret", data_dir.display()))?;
+        let origins = OriginPolicy::parse(config.auth.cors_origins.as_deref())
+            .map_err(|err| anyhow::anyhow!("--cors-origins: {err}"))?;
+        let auth = Authenticator::new(&config.auth.settings(secret))
+            .context("cannot set up token verification")?;
         let store: Arc<dyn SessionStore> = match config.store {
             StoreKind::Sqlite => {
                 let path = data_dir.join("sessions.sqlite3");
@@ -78,7 +78,8 @@ impl Server {
         Ok(Self {
             state: AppState {
                 sessions: Sessions::new(store, config.actor_settings(), fanout),
-                verifier: Arc::new(TokenVerifier::hs256(&secret)),
+                auth: Arc::new(auth),
+                origins: Arc::new(origins),
                 live: Arc::new(LiveSettings::from(&config.live)),
                 shutdown: CancellationToken::new(),
                 sockets: TaskTracker::new(),

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::keys::KeySettings;
+use crate::auth::{AuthSettings, FirebaseSettings, JwksSettings};
 use crate::live::LiveSettings;
 use crate::session::ActorSettings;
 use crate::session::validation::Limits;
@@ -29,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Print a signed token for a user, accepted by `serve` on the same data dir or secret.
     Token(TokenArgs),
     /// Convert sessions stored by the original system to the current Firestore layout
@@ -76,6 +78,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub secret: SecretArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
 
     /// Where sessions are stored.
     #[arg(long, env = "LIVECHAT_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
@@ -184,6 +189,85 @@ pub struct SecretArgs {
     pub jwt_secret: Option<String>,
 }
 
+/// Who may call: the token verifiers beside HS256, and browsers on other origins.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Accept Firebase ID tokens and session cookies of this Firebase project.
+    #[arg(long, env = "LIVECHAT_FIREBASE_PROJECT")]
+    pub firebase_project: Option<String>,
+
+    /// Where Firebase ID tokens' keys are published (an x509 map: kid → certificate).
+    #[arg(
+        long,
+        env = "LIVECHAT_FIREBASE_KEYS_URL",
+        default_value = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+    )]
+    pub firebase_keys_url: String,
+
+    /// Where Firebase session cookies' keys are published (an x509 map).
+    #[arg(
+        long,
+        env = "LIVECHAT_FIREBASE_SESSION_KEYS_URL",
+        default_value = "https://www.googleapis.com/identitytoolkit/v3/relyingparty/publicKeys"
+    )]
+    pub firebase_session_keys_url: String,
+
+    /// The cookie a session cookie comes in (Firebase Hosting forwards only `__session`).
+    #[arg(long, env = "LIVECHAT_SESSION_COOKIE", default_value = "__session")]
+    pub session_cookie: String,
+
+    /// The Firebase Auth emulator (`host:port`), as Google's SDKs read it: while set, its
+    /// unsigned tokens are accepted. Never set in production.
+    #[arg(long, env = "FIREBASE_AUTH_EMULATOR_HOST", hide = true)]
+    pub firebase_auth_emulator_host: Option<String>,
+
+    /// Accept tokens of any provider that publishes a JWK Set at this URL (Auth0, Supabase,
+    /// Keycloak, Clerk…); needs --jwt-issuer and --jwt-audience.
+    #[arg(long, env = "LIVECHAT_JWKS_URL", requires_all = ["jwt_issuer", "jwt_audience"])]
+    pub jwks_url: Option<String>,
+
+    /// The `iss` of the JWKS provider's tokens.
+    #[arg(long, env = "LIVECHAT_JWT_ISSUER", requires = "jwks_url")]
+    pub jwt_issuer: Option<String>,
+
+    /// A value the JWKS provider's tokens must hold in `aud`.
+    #[arg(long, env = "LIVECHAT_JWT_AUDIENCE", requires = "jwks_url")]
+    pub jwt_audience: Option<String>,
+
+    /// Origins whose pages may call the API (comma-separated, like
+    /// `https://app.example.com`), or `*` for any origin without cookies.
+    #[arg(long, env = "LIVECHAT_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+}
+
+impl AuthArgs {
+    /// The verifiers' settings, with the HS256 secret.
+    pub fn settings(&self, secret: Vec<u8>) -> AuthSettings {
+        let nonempty = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        AuthSettings {
+            secret,
+            firebase: nonempty(&self.firebase_project).map(|project| FirebaseSettings {
+                project,
+                id_keys_url: self.firebase_keys_url.clone(),
+                session_keys_url: self.firebase_session_keys_url.clone(),
+                emulator_host: nonempty(&self.firebase_auth_emulator_host),
+            }),
+            jwks: nonempty(&self.jwks_url).map(|url| JwksSettings {
+                url,
+                issuer: self.jwt_issuer.clone().unwrap_or_default(),
+                audience: self.jwt_audience.clone().unwrap_or_default(),
+            }),
+            session_cookie: self.session_cookie.clone(),
+            keys: KeySettings::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct TokenArgs {
     /// The user the token is for (its `sub`).
@@ -249,7 +333,7 @@ impl ServeConfig {
         let mut config = Cli::parse_from(["livechat-sessions", "serve"])
             .command
             .and_then(|c| match c {
-                Command::Serve(config) => Some(config),
+                Command::Serve(config) => Some(*config),
                 Command::Token(_) | Command::MigrateFirestore(_) => None,
             })
             .unwrap_or_else(|| unreachable!("`serve` parses to Command::Serve"));

@@ -16,6 +16,10 @@ pub enum ApiError {
     Invalid(#[from] InvalidInput),
     #[error("{0}")]
     Unauthenticated(String),
+    /// Authenticated, but not from where the credential may be used (a cookie from another
+    /// site).
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("session not found")]
     NotFound,
     #[error("no such route")]
@@ -50,6 +54,7 @@ impl ApiError {
         match self {
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
             ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),

@@ -1,6 +1,7 @@
 //! The REST transport (described in `protocol/openapi.yaml`): routes, request extraction, and the success envelope. Handlers
 //! parse input into domain values, call [`crate::session::Sessions`], and shape the answer.
 
+pub mod cors;
 pub(crate) mod extract;
 mod messages;
 mod sessions;
@@ -20,7 +21,8 @@ const BASE: &str = "/api/live-chat-sessions";
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.sessions.limits().max_body_bytes;
-    Router::new()
+    let cors = state.origins.layer();
+    let router = Router::new()
         .route("/healthz", get(health))
         .route(BASE, post(sessions::create).get(sessions::list))
         .route(
@@ -44,7 +46,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 async fn health() -> impl IntoResponse {

@@ -27,7 +27,7 @@ use crate::app::AppState;
 use crate::auth::{AuthError, Identity};
 use crate::session::{AttachStart, Attachment, PushKind, SessionError};
 
-/// What the upgrade request said: its `Authorization` header (if any, verified) and its
+/// What the upgrade request said: its credential (header or cookie, if any, verified) and its
 /// `sinceSeq` (if any, parsed).
 pub(super) struct Start {
     pub header: Option<Result<Identity, AuthError>>,
@@ -209,6 +209,10 @@ impl Connection {
         };
         let mut identity = match &self.start.header {
             Some(Ok(identity)) => identity.clone(),
+            Some(Err(AuthError::Unavailable(cause))) => {
+                tracing::warn!(session = %self.id, %cause, "cannot verify a socket's token");
+                return close(close::RELOAD, "authentication unavailable; reconnect");
+            }
             Some(Err(_)) => return close(close::UNAUTHENTICATED, "invalid or expired token"),
             None => match Box::pin(self.first_frame_auth(stream, out)).await {
                 Ok(identity) => identity,
@@ -257,10 +261,17 @@ impl Connection {
                 Ok(Command {
                     id,
                     kind: CommandKind::Auth { token },
-                }) => match self.state.verifier.verify(&token) {
+                }) => match self.state.auth.verify(&token).await {
                     Ok(identity) => {
                         enqueue(out, auth_reply(id, &identity))?;
                         Ok(identity)
+                    }
+                    Err(AuthError::Unavailable(cause)) => {
+                        tracing::warn!(session = %self.id, %cause, "cannot verify a socket's token");
+                        Err(close(
+                            close::RELOAD,
+                            "authentication unavailable; reconnect",
+                        ))
                     }
                     Err(_) => Err(close(close::UNAUTHENTICATED, "invalid or expired token")),
                 },
@@ -450,7 +461,7 @@ impl Connection {
                 id,
                 serde_json::json!({}),
             )))),
-            CommandKind::Auth { token } => match self.state.verifier.verify(&token) {
+            CommandKind::Auth { token } => match self.state.auth.verify(&token).await {
                 Ok(fresh) if fresh.uid == identity.uid => {
                     *identity = fresh;
                     Ok(Box::pin(std::future::ready(auth_reply(id, identity))))
@@ -462,6 +473,16 @@ impl Connection {
                     false,
                     None,
                 )),
+                Err(AuthError::Unavailable(cause)) => {
+                    tracing::warn!(session = %self.id, %cause, "cannot verify a socket's token");
+                    Err(protocol::error_frame(
+                        Some(id),
+                        "unavailable",
+                        "tokens cannot be verified right now; retry",
+                        true,
+                        None,
+                    ))
+                }
                 Err(err) => Err(protocol::error_frame(
                     Some(id),
                     "unauthenticated",

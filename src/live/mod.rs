@@ -11,10 +11,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 
 use crate::api::extract::{DocId, QueryPairs};
 use crate::app::AppState;
+use crate::auth::{AuthError, Via};
+use crate::error::ApiError;
 use connection::{Connection, Start};
 
 /// How sockets behave; one value shared by all of them.
@@ -37,9 +39,10 @@ pub struct LiveSettings {
 /// Read buffer per socket: small, since commands are small and idle sockets are many.
 const READ_BUFFER_BYTES: usize = 512;
 
-/// `GET /api/live-chat-sessions/:id/live`: upgrades, then authenticates (header or first
-/// frame) and attaches to the session. Refusals after the upgrade are close codes, which
-/// browsers can see, unlike the status of a refused upgrade.
+/// `GET /api/live-chat-sessions/:id/live`: upgrades, then authenticates (header, cookie or
+/// first frame) and attaches to the session. Refusals after the upgrade are close codes, which
+/// browsers can see, unlike the status of a refused upgrade; only a page of a foreign origin
+/// is refused before it (403), so that it learns nothing of the session at all.
 pub async fn attach(
     State(state): State<AppState>,
     DocId(id): DocId,
@@ -47,9 +50,20 @@ pub async fn attach(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .map(|value| state.verifier.verify_header(value.to_str().ok()));
+    if !state.origins.may_open_socket(&headers) {
+        return ApiError::Forbidden("sockets may not be opened from this origin").into_response();
+    }
+    let header = match state.auth.credential(&headers) {
+        // No credential on the upgrade: the first frame must be `auth`.
+        Err(AuthError::Missing) if headers.get(axum::http::header::AUTHORIZATION).is_none() => None,
+        Err(err) => Some(Err(err)),
+        Ok((_, Via::Cookie)) if !state.origins.may_send_credentials(&headers) => {
+            // A page of another site must never ride on the user's cookie.
+            return ApiError::Forbidden("the session cookie is not accepted from this origin")
+                .into_response();
+        }
+        Ok((token, _)) => Some(state.auth.verify(token).await),
+    };
     let since = query
         .iter()
         .find(|(key, _)| key == "sinceSeq")
