@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
+use tokio::sync::OwnedMutexGuard;
 
 /// How a key server publishes its keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +90,7 @@ struct Inner {
     keys: RwLock<Option<Arc<KeySet>>>,
     /// Serializes fetches on demand (one flight, the others wait for its result) and holds when
     /// the last one ran, for the rate limit on unknown `kid`s.
-    refetch: tokio::sync::Mutex<Option<Instant>>,
+    refetch: Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
 
 impl KeySource {
@@ -108,10 +109,15 @@ impl KeySource {
                 client,
                 settings,
                 keys: RwLock::new(None),
-                refetch: tokio::sync::Mutex::new(None),
+                refetch: Arc::new(tokio::sync::Mutex::new(None)),
             }),
         };
-        tokio::spawn(refresh(Arc::downgrade(&source.inner)));
+        // Taken before the first request can arrive, so that requests wait for the first fetch
+        // rather than race it (and spend their refetch on keys that are on their way).
+        let first = Arc::clone(&source.inner.refetch)
+            .try_lock_owned()
+            .expect("a new lock is free");
+        tokio::spawn(refresh(Arc::downgrade(&source.inner), first));
         source
     }
 
@@ -217,8 +223,9 @@ impl Inner {
 
 /// Keeps the source's keys fresh: fetches at start, again a little before each set expires,
 /// and after a failure with a growing delay. Ends when the source is dropped.
-async fn refresh(source: Weak<Inner>) {
+async fn refresh(source: Weak<Inner>, first: OwnedMutexGuard<Option<Instant>>) {
     let mut retry = RETRY_FIRST;
+    let mut first = Some(first);
     loop {
         let Some(inner) = source.upgrade() else {
             return;
@@ -226,7 +233,10 @@ async fn refresh(source: Weak<Inner>) {
         // Through the on-demand lock, so requests arriving meanwhile wait for this fetch rather
         // than start their own; it does not count against their rate limit.
         let fetched = {
-            let _flight = inner.refetch.lock().await;
+            let _flight = match first.take() {
+                Some(guard) => guard,
+                None => Arc::clone(&inner.refetch).lock_owned().await,
+            };
             inner.fetch().await
         };
         drop(inner);

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// Every authenticated route, with a body where it takes one.
-fn routes(id: &str) -> Vec<(Method, String, Option<Value>)> {
+pub fn routes(id: &str) -> Vec<(Method, String, Option<Value>)> {
     vec![
         (
             Method::POST,
@@ -80,6 +80,16 @@ async fn every_route_refuses_a_missing_expired_or_wrongly_signed_token() {
                 TokenIssuer::hs256(b"not-the-secret")
                     .issue("alice", 3600)
                     .unwrap()
+            )),
+        ),
+        (
+            "not valid for another hour",
+            Some(format!(
+                "Bearer {}",
+                signed(
+                    secret,
+                    json!({ "sub": "alice", "exp": now + 7200, "nbf": now + 3600 })
+                )
             )),
         ),
         (

@@ -74,6 +74,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp
     let mut config = ServeConfig::from_env(data_dir.path().to_path_buf());
     config.secret.jwt_secret = Some(secret.clone());
     config.firestore.firestore_project = Some(project_for(data_dir.path()));
+    // Only the tests of the Firebase Auth emulator accept its unsigned tokens.
+    config.auth.firebase_auth_emulator_host = None;
     configure(&mut config);
     let server = Server::build(&config).await.expect("server builds");
     let state = server.state().clone();
@@ -117,6 +119,24 @@ impl TestApp {
             request = request
                 .header("content-type", "text/plain;charset=UTF-8")
                 .body(body.to_string());
+        }
+        self.send(method, path, request).await
+    }
+
+    /// A request with this bearer token (any kind, not only the server's own).
+    pub async fn call_with_token(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.address))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.body(body.to_string());
         }
         self.send(method, path, request).await
     }

@@ -57,6 +57,38 @@ impl LiveClient {
         Self::over(ws)
     }
 
+    /// Opens a socket with these upgrade headers; `Err` is the status of a refused upgrade
+    /// (with its body, checked against the error envelope).
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Result<Self, (u16, Value)> {
+        let mut request = url.into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(Self::over(ws)),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let status = response.status().as_u16();
+                let body = response
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                crate::helpers::openapi().check(
+                    &reqwest::Method::GET,
+                    &format!("{BASE}/x/live"),
+                    status,
+                    &body,
+                );
+                Err((status, body))
+            }
+            Err(err) => panic!("the upgrade failed: {err}"),
+        }
+    }
+
     pub fn over(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         Self {
             ws,

@@ -2,13 +2,19 @@
 //! Every response a test receives is also checked against `protocol/openapi.yaml`.
 
 mod helpers;
+mod identity;
 mod live_client;
 
 mod auth;
+mod auth_fuzz;
 mod concurrency;
+mod cors;
 mod durability;
+mod firebase;
 mod flow;
 mod idempotency;
+mod jwks;
+mod keys;
 mod lifecycle;
 mod list;
 mod live;
