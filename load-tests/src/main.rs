@@ -5,6 +5,7 @@
 //! one line of JSON with throughput and latency percentiles.
 
 mod fanout;
+mod identity;
 mod idle;
 mod report;
 mod soak;
@@ -35,6 +36,13 @@ struct Common {
     /// The server's HS256 secret (`LIVECHAT_JWT_SECRET`, or the contents of DATA_DIR/jwt-secret).
     #[arg(long, env = "LIVECHAT_JWT_SECRET", hide_env_values = true)]
     secret: String,
+    /// Authenticate with Firebase ID tokens signed with this key (from `load-tests keys`)
+    /// instead of HS256 tokens; the server needs `--firebase-project` and the matching keys URL.
+    #[arg(long, requires = "firebase_project")]
+    firebase_key: Option<std::path::PathBuf>,
+    /// The Firebase project of `--firebase-key`'s tokens.
+    #[arg(long)]
+    firebase_project: Option<String>,
     /// Concurrent connections.
     #[arg(long, default_value_t = 64)]
     connections: usize,
@@ -120,6 +128,17 @@ enum Scenario {
         #[arg(long, default_value_t = 5)]
         hold: u64,
     },
+    /// Write a signing key and its x509 map, for `--firebase-key` (serve `x509.json` as the
+    /// server's `--firebase-keys-url`).
+    Keys {
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// The cost of verifying one token of each kind, in-process, on cached keys.
+    Verify {
+        #[arg(long, default_value_t = 20_000)]
+        iterations: u32,
+    },
     /// Append one-image messages, spread over sessions.
     Append {
         #[command(flatten)]
@@ -154,7 +173,10 @@ impl Client {
                 "{}/api/live-chat-sessions",
                 common.target.trim_end_matches('/')
             ),
-            token: TokenIssuer::hs256(common.secret.as_bytes()).issue(uid, 24 * 3600)?,
+            token: match (&common.firebase_key, &common.firebase_project) {
+                (Some(key), Some(project)) => identity::firebase_token(key, project, uid)?,
+                _ => TokenIssuer::hs256(common.secret.as_bytes()).issue(uid, 24 * 3600)?,
+            },
         })
     }
 
@@ -212,6 +234,8 @@ async fn main() -> anyhow::Result<()> {
             by,
         } => restore(common, sessions, images, by).await,
         Scenario::Append { common, sessions } => append(common, sessions).await,
+        Scenario::Keys { out } => identity::write_keys(&out),
+        Scenario::Verify { iterations } => identity::verify_cost(iterations).await,
         Scenario::Soak {
             common,
             minutes,

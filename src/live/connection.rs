@@ -30,7 +30,7 @@ use crate::session::{AttachStart, Attachment, PushKind, SessionError};
 /// What the upgrade request said: its credential (header or cookie, if any, verified) and its
 /// `sinceSeq` (if any, parsed).
 pub(super) struct Start {
-    pub header: Option<Result<Identity, AuthError>>,
+    pub credential: Option<Result<Identity, AuthError>>,
     pub since: Option<Result<u64, String>>,
 }
 
@@ -207,7 +207,7 @@ impl Connection {
                 );
             }
         };
-        let mut identity = match &self.start.header {
+        let mut identity = match &self.start.credential {
             Some(Ok(identity)) => identity.clone(),
             Some(Err(AuthError::Unavailable(cause))) => {
                 tracing::warn!(session = %self.id, %cause, "cannot verify a socket's token");

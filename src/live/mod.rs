@@ -53,7 +53,7 @@ pub async fn attach(
     if !state.origins.may_open_socket(&headers) {
         return ApiError::Forbidden("sockets may not be opened from this origin").into_response();
     }
-    let header = match state.auth.credential(&headers) {
+    let credential = match state.auth.credential(&headers) {
         // No credential on the upgrade: the first frame must be `auth`.
         Err(AuthError::Missing) if headers.get(axum::http::header::AUTHORIZATION).is_none() => None,
         Err(err) => Some(Err(err)),
@@ -76,7 +76,7 @@ pub async fn attach(
         .max_message_size(settings.max_frame_bytes)
         .max_frame_size(settings.max_frame_bytes)
         .on_upgrade(move |socket| {
-            let connection = Connection::new(state, id, Start { header, since });
+            let connection = Connection::new(state, id, Start { credential, since });
             sockets.track_future(connection.run(socket))
         })
 }
