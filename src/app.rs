@@ -1,17 +1,21 @@
 //! Builds the server from its configuration and runs it on a listener it is given, so the
 //! binary and the tests start it the same way (tests bind port 0).
 //!
-//! Shutdown order, written down once: the `shutdown` future resolves → the listener stops
+//! Shutdown order, written down once: the `shutdown` future resolves (SIGTERM) → the server
+//! drains: `/readyz` answers 503 at once while everything else is served as before, for
+//! `--drain-ms`, so that a load balancer takes the instance out → the listener stops
 //! accepting → sockets stop taking commands, wait for the answers to those already taken (the
 //! session actors commit them first), and close with 1001 → HTTP requests in flight finish
 //! the same way → `run` returns once both are done or the grace period has passed.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,6 +29,7 @@ use crate::session::Sessions;
 use crate::store::SessionStore;
 use crate::store::firestore::FirestoreStore;
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
+use crate::telemetry;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -38,11 +43,32 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every open socket, so shutdown can wait for them to close.
     pub sockets: TaskTracker,
+    /// The link to the other instances (for readiness).
+    pub fanout: Arc<dyn Fanout>,
+    pub ops: Arc<Operations>,
+}
+
+/// The server's state as operators see it.
+pub struct Operations {
+    /// Set on SIGTERM: `/readyz` fails from then on.
+    draining: AtomicBool,
+    /// The metrics, when `/metrics` is on the main listener (not on `--metrics-addr`).
+    pub metrics_here: Option<PrometheusHandle>,
+    /// How long to drain before shutting down.
+    pub drain: Duration,
+}
+
+impl Operations {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
 }
 
 /// A server ready to run: its store opened and its secret loaded.
 pub struct Server {
     state: AppState,
+    /// `--metrics-addr`, bound, with what it serves.
+    metrics: Option<(TcpListener, PrometheusHandle)>,
 }
 
 impl Server {
@@ -50,6 +76,7 @@ impl Server {
         let data_dir = &config.secret.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+        let metrics = telemetry::metrics::install().context("cannot set up the metrics")?;
         let secret = auth::load_secret(data_dir, config.secret.jwt_secret.as_deref())
             .with_context(|| format!("cannot read or create {}/jwt-secret", data_dir.display()))?;
         let origins = OriginPolicy::parse(config.auth.cors_origins.as_deref())
@@ -75,16 +102,39 @@ impl Server {
             ),
             None => Arc::new(LocalFanout),
         };
+        let metrics_listener = match &config.ops.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on --metrics-addr {addr}"))?,
+            ),
+            None => None,
+        };
+        let ops = Operations {
+            draining: AtomicBool::new(false),
+            metrics_here: metrics_listener.is_none().then(|| metrics.clone()),
+            drain: Duration::from_millis(config.ops.drain_ms),
+        };
         Ok(Self {
             state: AppState {
-                sessions: Sessions::new(store, config.actor_settings(), fanout),
+                sessions: Sessions::new(store, config.actor_settings(), Arc::clone(&fanout)),
                 auth: Arc::new(auth),
                 origins: Arc::new(origins),
                 live: Arc::new(LiveSettings::from(&config.live)),
                 shutdown: CancellationToken::new(),
                 sockets: TaskTracker::new(),
+                fanout,
+                ops: Arc::new(ops),
             },
+            metrics: metrics_listener.map(|listener| (listener, metrics)),
         })
+    }
+
+    /// Where `--metrics-addr` listens, when it is set.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -105,9 +155,30 @@ impl Server {
         });
         let (token, sockets) = (self.state.shutdown.clone(), self.state.sockets.clone());
         let grace = self.state.live.shutdown_grace;
+        let ops = Arc::clone(&self.state.ops);
+        if let Some((listener, handle)) = self.metrics {
+            let stop = token.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, crate::api::metrics_router(handle))
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+                if let Err(err) = served {
+                    tracing::error!(%err, "the metrics listener failed");
+                }
+            });
+        }
         let router = crate::api::router(self.state);
         let signal = async move {
             shutdown.await;
+            ops.draining.store(true, Ordering::Relaxed);
+            if !ops.drain.is_zero() {
+                tracing::info!(
+                    drain_ms = ops.drain.as_millis() as u64,
+                    "draining: /readyz answers 503; still serving"
+                );
+                tokio::time::sleep(ops.drain).await;
+            }
+            tracing::info!("shutting down: finishing requests in flight, closing sockets");
             token.cancel();
         };
         axum::serve(listener, router)

@@ -12,6 +12,7 @@ use crate::live::LiveSettings;
 use crate::session::ActorSettings;
 use crate::session::validation::Limits;
 use crate::store::sqlite::Synchronous;
+use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +38,25 @@ pub enum Command {
     /// Convert sessions stored by the original system to the current Firestore layout
     /// (a dry run unless `--apply`).
     MigrateFirestore(MigrateArgs),
+    /// Exit 0 if the server on this machine answers `/healthz` (or `/readyz`) with 200, 1
+    /// otherwise: a container health check for images without a shell.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// The server's listening address, as given to `serve`; a wildcard host is reached on
+    /// loopback.
+    #[arg(long, env = "LIVECHAT_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+
+    /// Check readiness (`/readyz`) rather than liveness (`/healthz`).
+    #[arg(long)]
+    pub ready: bool,
+
+    /// Milliseconds to wait for the answer.
+    #[arg(long, default_value_t = 2_000)]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -118,6 +138,26 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub live: LiveArgs,
+
+    #[command(flatten)]
+    pub ops: OpsArgs,
+}
+
+/// How the server presents itself to operators.
+#[derive(Debug, Clone, Args)]
+pub struct OpsArgs {
+    /// Log lines as text or as one JSON object each.
+    #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Serve `/metrics` on this address only (not on the main listener), e.g. `0.0.0.0:9090`.
+    #[arg(long, env = "LIVECHAT_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+
+    /// Milliseconds between SIGTERM and the end of accepting: `/readyz` answers 503 at once,
+    /// everything else is served as before, so a load balancer can take the instance out.
+    #[arg(long, env = "LIVECHAT_DRAIN_MS", default_value_t = 0)]
+    pub drain_ms: u64,
 }
 
 /// WebSocket settings.
@@ -334,7 +374,7 @@ impl ServeConfig {
             .command
             .and_then(|c| match c {
                 Command::Serve(config) => Some(*config),
-                Command::Token(_) | Command::MigrateFirestore(_) => None,
+                Command::Token(_) | Command::MigrateFirestore(_) | Command::Healthcheck(_) => None,
             })
             .unwrap_or_else(|| unreachable!("`serve` parses to Command::Serve"));
         config.secret.data_dir = data_dir;

@@ -11,8 +11,9 @@
 //!   actor can bring its own sockets up to date.
 //!
 //! [`app`] wires these together from a [`config::ServeConfig`] and runs the server on a listener
-//! it is given, so the binary and the tests start it the same way. [`auth`] verifies and issues
-//! the JWTs that every route requires.
+//! it is given, so the binary and the tests start it the same way. [`auth`] verifies the tokens
+//! every route requires (and issues the server's own). [`telemetry`] is what operators see:
+//! logs and metrics.
 
 pub mod api;
 pub mod app;
@@ -23,3 +24,4 @@ pub mod fanout;
 pub mod live;
 pub mod session;
 pub mod store;
+pub mod telemetry;

@@ -4,10 +4,12 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use livechat_sessions::app::Server;
 use livechat_sessions::auth::{self, TokenIssuer};
-use livechat_sessions::config::{Cli, Command, MigrateArgs, ServeConfig, TokenArgs};
+use livechat_sessions::config::{
+    Cli, Command, HealthcheckArgs, MigrateArgs, ServeConfig, TokenArgs,
+};
 use livechat_sessions::store::firestore::migrate;
+use livechat_sessions::telemetry::{self, LogFormat};
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than the system allocator: the server makes many small, short-lived
 /// allocations (frames, JSON) and holds many small long-lived ones (sockets); it is faster at
@@ -21,22 +23,13 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Token(args)) => print_token(&args),
         Some(Command::Serve(config)) => serve(*config),
         Some(Command::MigrateFirestore(args)) => migrate_firestore(&args),
+        Some(Command::Healthcheck(args)) => healthcheck(&args),
         None => serve(cli.serve),
     }
 }
 
-fn init_logs() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn migrate_firestore(args: &MigrateArgs) -> anyhow::Result<()> {
-    init_logs();
+    telemetry::init_logs(LogFormat::Text);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let store = livechat_sessions::app::connect_firestore(&args.firestore).await?;
@@ -55,6 +48,47 @@ fn migrate_firestore(args: &MigrateArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Exits 0 when the server answers its health route with 200, 1 otherwise (container health
+/// checks run this; the image has no shell or curl).
+fn healthcheck(args: &HealthcheckArgs) -> anyhow::Result<()> {
+    let addr: std::net::SocketAddr = args
+        .addr
+        .parse()
+        .with_context(|| format!("{} is not HOST:PORT", args.addr))?;
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::Ipv4Addr::LOCALHOST.into(),
+        ip if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let url = format!(
+        "http://{}/{}",
+        std::net::SocketAddr::new(host, addr.port()),
+        if args.ready { "readyz" } else { "healthz" }
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(&url)
+            .timeout(std::time::Duration::from_millis(args.timeout_ms))
+            .send()
+            .await
+            .map(|response| response.status())
+    });
+    match status {
+        Ok(status) if status.is_success() => Ok(()),
+        Ok(status) => {
+            eprintln!("{url} answered {status}");
+            std::process::exit(1)
+        }
+        Err(err) => {
+            eprintln!("{url}: {err}");
+            std::process::exit(1)
+        }
+    }
+}
+
 fn print_token(args: &TokenArgs) -> anyhow::Result<()> {
     let secret = auth::load_secret(&args.secret.data_dir, args.secret.jwt_secret.as_deref())
         .context("cannot read or create the JWT secret")?;
@@ -64,7 +98,7 @@ fn print_token(args: &TokenArgs) -> anyhow::Result<()> {
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    init_logs();
+    telemetry::init_logs(config.ops.log_format);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let server = Server::build(&config).await?;
@@ -75,6 +109,9 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let mut stdout = std::io::stdout();
         writeln!(stdout, "listening on http://{addr}")?;
         stdout.flush()?;
+        if let Some(metrics) = server.metrics_addr() {
+            tracing::info!(%metrics, "metrics at http://{metrics}/metrics");
+        }
         tracing::info!(%addr, data_dir = %config.secret.data_dir.display(), "serving");
         server.run(listener, shutdown_signal()).await?;
         tracing::info!("stopped");
@@ -104,5 +141,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    tracing::info!("SIGTERM or Ctrl-C received");
 }

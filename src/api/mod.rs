@@ -3,16 +3,17 @@
 
 pub mod cors;
 pub(crate) mod extract;
+mod health;
 mod messages;
+pub mod observe;
 mod sessions;
 mod updates;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
-use axum::{Json, response::IntoResponse};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -23,7 +24,8 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.sessions.limits().max_body_bytes;
     let cors = state.origins.layer();
     let router = Router::new()
-        .route("/healthz", get(health))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route(BASE, post(sessions::create).get(sessions::list))
         .route(
             &format!("{BASE}/"),
@@ -45,16 +47,26 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{BASE}/{{id}}/live"), get(crate::live::attach))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state);
-    match cors {
+        .layer(DefaultBodyLimit::max(max_body));
+    let router = match &state.ops.metrics_here {
+        Some(handle) => router.route("/metrics", health::metrics(handle.clone())),
+        None => router,
+    };
+    let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
-    }
+    };
+    // Outermost, so that every request is counted and logged with its id, preflights included.
+    router
+        .layer(axum::middleware::from_fn(observe::observe))
+        .with_state(state)
 }
 
-async fn health() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
+/// The router of `--metrics-addr`: `/metrics` alone.
+pub fn metrics_router(handle: metrics_exporter_prometheus::PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", health::metrics(handle))
+        .fallback(|| async { ApiError::NoRoute })
 }
 
 /// `{"status":"success","message":…,"data":…}`.

@@ -178,6 +178,11 @@ impl Inner {
                 tracing::warn!(url = %self.url, %cause, keeping_last_keys = held, "cannot fetch signing keys");
             }
         }
+        let metrics = crate::telemetry::metrics::metrics();
+        match &result {
+            Ok(_) => metrics.key_fetches_ok.increment(1),
+            Err(_) => metrics.key_fetches_failed.increment(1),
+        }
         let (keys, ttl) = result?;
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(keys));
         Ok(ttl)

@@ -61,4 +61,9 @@ pub trait Fanout: Send + Sync + 'static {
 
     /// Sets where received notices go; called once, at start.
     fn deliver_to(&self, deliver: Deliver);
+
+    /// Whether the link to the other instances is up; `None` when there is none to check.
+    fn connected(&self) -> Option<bool> {
+        None
+    }
 }

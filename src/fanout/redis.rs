@@ -4,6 +4,7 @@
 //! store, and after a lost connection every watched session is resynchronised.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -35,6 +36,21 @@ pub struct RedisFanout {
     publishes: mpsc::Sender<(String, String)>,
     subscriptions: mpsc::UnboundedSender<Subscription>,
     deliver: Arc<OnceLock<Deliver>>,
+    /// Whether the subscription is up (and so this instance hears the others).
+    link: Arc<Link>,
+}
+
+/// The state of the subscribing connection, for readiness and the metrics.
+struct Link {
+    up: AtomicBool,
+    gauge: metrics::Gauge,
+}
+
+impl Link {
+    fn set(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+        self.gauge.set(if up { 1.0 } else { 0.0 });
+    }
 }
 
 impl RedisFanout {
@@ -46,18 +62,25 @@ impl RedisFanout {
         let (publishes, queue) = mpsc::channel(PUBLISH_QUEUE);
         let (subscriptions, requests) = mpsc::unbounded_channel();
         let deliver: Arc<OnceLock<Deliver>> = Arc::new(OnceLock::new());
+        let link = Arc::new(Link {
+            up: AtomicBool::new(false),
+            gauge: crate::telemetry::metrics::redis_connected(),
+        });
+        link.set(false);
         tokio::spawn(publish(client.clone(), queue));
         tokio::spawn(subscribe(
             client,
             requests,
             Arc::clone(&deliver),
             instance.clone(),
+            Arc::clone(&link),
         ));
         Ok(Self {
             instance,
             publishes,
             subscriptions,
             deliver,
+            link,
         })
     }
 }
@@ -102,6 +125,10 @@ impl Fanout for RedisFanout {
 
     fn deliver_to(&self, deliver: Deliver) {
         let _ = self.deliver.set(deliver);
+    }
+
+    fn connected(&self) -> Option<bool> {
+        Some(self.link.up.load(Ordering::Relaxed))
     }
 }
 
@@ -151,6 +178,7 @@ async fn subscribe(
     mut requests: mpsc::UnboundedReceiver<Subscription>,
     deliver: Arc<OnceLock<Deliver>>,
     instance: String,
+    link: Arc<Link>,
 ) {
     let mut watched: HashSet<String> = HashSet::new();
     let mut backoff = Backoff::new();
@@ -197,6 +225,7 @@ async fn subscribe(
             }
         }
         backoff = Backoff::new();
+        link.set(true);
         loop {
             tokio::select! {
                 request = requests.recv() => {
@@ -227,6 +256,7 @@ async fn subscribe(
                 }
             }
         }
+        link.set(false);
         tracing::warn!("lost the redis connection; reconnecting");
         outage = true;
     }

@@ -26,6 +26,7 @@ use super::rate::TokenBucket;
 use crate::app::AppState;
 use crate::auth::{AuthError, Identity};
 use crate::session::{AttachStart, Attachment, PushKind, SessionError};
+use crate::telemetry::metrics::{self as telemetry, metrics};
 
 /// What the upgrade request said: its credential (header or cookie, if any, verified) and its
 /// `sinceSeq` (if any, parsed).
@@ -116,6 +117,13 @@ impl Connection {
     }
 
     pub(super) async fn run(self, socket: WebSocket) {
+        let open = &metrics().sockets_open;
+        open.increment(1.0);
+        self.run_open(socket).await;
+        open.decrement(1.0);
+    }
+
+    async fn run_open(self, socket: WebSocket) {
         let (sink, mut stream) = socket.split();
         let (outbound, queue) = mpsc::channel(self.state.live.queue);
         let urgent = CancellationToken::new();
@@ -145,6 +153,10 @@ impl Connection {
             urgent_close,
         } = writer;
         let closing = matches!(end, End::Close { .. });
+        telemetry::socket_closed(match &end {
+            End::Close { code, .. } => Some(*code),
+            End::Gone => None,
+        });
         if let End::Close {
             code,
             reason,
@@ -221,6 +233,7 @@ impl Connection {
         };
         // Boxed, as are the other awaits off the steady state below: a socket's task is as
         // large as its largest await point, and idle sockets are many.
+        tracing::Span::current().record("uid", identity.uid.as_str());
         let attachment =
             match Box::pin(self.state.sessions.watch(&identity.uid, &self.id, since)).await {
                 Ok(attachment) => attachment,
@@ -297,12 +310,22 @@ impl Connection {
             mut pushes,
             watcher: _watcher,
         } = attachment;
+        let resuming = self.start.since.is_some();
         let started = match start {
-            AttachStart::Snapshot(session) => enqueue(out, protocol::snapshot_frame(seq, &session)),
-            AttachStart::Replay(frames) => frames
-                .into_iter()
-                .try_for_each(|frame| enqueue_shared(out, frame))
-                .and_then(|()| enqueue(out, protocol::resumed_frame(seq))),
+            AttachStart::Snapshot(session) => {
+                if resuming {
+                    metrics().resumes_snapshot.increment(1);
+                }
+                enqueue(out, protocol::snapshot_frame(seq, &session))
+            }
+            AttachStart::Replay(frames) => {
+                metrics().resumes_replayed.increment(1);
+                metrics().events_delivered.increment(frames.len() as u64);
+                frames
+                    .into_iter()
+                    .try_for_each(|frame| enqueue_shared(out, frame))
+                    .and_then(|()| enqueue(out, protocol::resumed_frame(seq)))
+            }
         };
         if let Err(end) = started {
             return end;
@@ -338,6 +361,9 @@ impl Connection {
                                 return close(close::RELOAD, "missed events; reconnect with sinceSeq");
                             }
                             last_seq = seq;
+                            let metrics = metrics();
+                            metrics.events_delivered.increment(1);
+                            metrics.broadcast_duration.record(push.at.elapsed());
                         }
                         if let Err(end) = enqueue_shared(out, push.frame) {
                             return end;
@@ -391,6 +417,7 @@ impl Connection {
                         }
                     };
                     malformed_in_a_row = 0;
+                    telemetry::socket_command(command.kind.label());
                     if !bucket.try_take(Instant::now()) {
                         let reply = protocol::error_frame(Some(command.id), "rate_limited", "too many commands; slow down", true, None);
                         if let Err(end) = enqueue(out, reply) {
@@ -428,8 +455,10 @@ impl Connection {
     /// burst went out): the events it missed come from the store's event log instead, and the
     /// pushes it already holds are skipped up to there.
     async fn catch_up(&self, out: &mpsc::Sender<Outbound>, last_seq: &mut u64) -> Result<(), End> {
+        metrics().catch_ups.increment(1);
         match self.state.sessions.events_since(&self.id, *last_seq).await {
             Ok(Some(frames)) => {
+                metrics().events_delivered.increment(frames.len() as u64);
                 for frame in frames {
                     enqueue_shared(out, frame)?;
                     *last_seq += 1;

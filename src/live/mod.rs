@@ -6,18 +6,22 @@ mod connection;
 mod protocol;
 mod rate;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse as _, Response};
 
 use crate::api::extract::{DocId, QueryPairs};
+use crate::api::observe::RequestId;
 use crate::app::AppState;
 use crate::auth::{AuthError, Via};
 use crate::error::ApiError;
 use connection::{Connection, Start};
+use tracing::Instrument as _;
 
 /// How sockets behave; one value shared by all of them.
 #[derive(Debug, Clone)]
@@ -39,6 +43,9 @@ pub struct LiveSettings {
 /// Read buffer per socket: small, since commands are small and idle sockets are many.
 const READ_BUFFER_BYTES: usize = 512;
 
+/// Numbers the sockets of this process, for the logs.
+static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
+
 /// `GET /api/live-chat-sessions/:id/live`: upgrades, then authenticates (header, cookie or
 /// first frame) and attaches to the session. Refusals after the upgrade are close codes, which
 /// browsers can see, unlike the status of a refused upgrade; only a page of a foreign origin
@@ -47,6 +54,7 @@ pub async fn attach(
     State(state): State<AppState>,
     DocId(id): DocId,
     QueryPairs(query): QueryPairs,
+    request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -76,7 +84,18 @@ pub async fn attach(
         .max_message_size(settings.max_frame_bytes)
         .max_frame_size(settings.max_frame_bytes)
         .on_upgrade(move |socket| {
+            // The socket's own span, outliving the upgrade request's: every line of its work
+            // names the request that opened it, the session, the socket and (once known) the
+            // user.
+            let span = tracing::info_span!(
+                parent: None,
+                "socket",
+                request_id = request_id.as_ref().map_or("", |Extension(RequestId(id))| id.as_str()),
+                session = %id,
+                socket = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed),
+                uid = tracing::field::Empty,
+            );
             let connection = Connection::new(state, id, Start { credential, since });
-            sockets.track_future(connection.run(socket))
+            sockets.track_future(connection.run(socket).instrument(span))
         })
 }

@@ -36,6 +36,20 @@ pub enum CommandKind {
     Write(Op),
 }
 
+impl CommandKind {
+    /// The command's `type`, as a metrics label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CommandKind::Auth { .. } => "auth",
+            CommandKind::Ping => "ping",
+            CommandKind::Write(Op::Append(_)) => "message.add",
+            CommandKind::Write(Op::AddImage { .. }) => "image.add",
+            CommandKind::Write(Op::Complete { .. }) => "session.complete",
+            CommandKind::Write(Op::Update(_)) => "session.update",
+        }
+    }
+}
+
 /// Why a frame could not become a command; answered with an error reply.
 pub enum Refusal {
     /// Not a JSON object with an integer `id` and a string `type`.
@@ -161,11 +175,12 @@ pub fn ok_frame(id: i64, result: Value) -> String {
 
 pub fn error_frame(
     id: Option<i64>,
-    code: &str,
+    code: &'static str,
     message: &str,
     retryable: bool,
     field: Option<&str>,
 ) -> String {
+    crate::telemetry::metrics::socket_error_reply(code);
     let mut error = json!({ "code": code, "message": message, "retryable": retryable });
     if let Some(field) = field {
         error["field"] = Value::String(field.to_owned());

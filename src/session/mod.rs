@@ -142,6 +142,11 @@ impl Sessions {
         self.registry.len()
     }
 
+    /// Whether the store answers a read.
+    pub async fn ping_store(&self) -> Result<(), SessionError> {
+        Ok(self.store.ping().await?)
+    }
+
     fn new_meta(uid: &str, new: NewSession) -> SessionMeta {
         let now = Timestamp::now();
         SessionMeta {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 /// A frame for every watcher of a session.
 #[derive(Debug, Clone)]
@@ -14,6 +15,8 @@ pub struct Push {
     pub kind: PushKind,
     /// The frame's JSON text, shared by all watchers.
     pub frame: Arc<str>,
+    /// When it was published (for the delivery latency in the metrics).
+    pub at: Instant,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,7 @@ impl Shared {
         let _ = self.sender.send(Push {
             kind: PushKind::Presence,
             frame: frame.to_string().into(),
+            at: Instant::now(),
         });
     }
 }
@@ -79,6 +83,7 @@ impl Room {
         let _ = self.shared.sender.send(Push {
             kind: PushKind::Event { seq },
             frame,
+            at: Instant::now(),
         });
     }
 
@@ -87,6 +92,7 @@ impl Room {
         let _ = self.shared.sender.send(Push {
             kind: PushKind::Deleted,
             frame: frame.into(),
+            at: Instant::now(),
         });
     }
 

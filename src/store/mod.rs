@@ -103,6 +103,12 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes the session, its messages, images and image lookups.
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
 
+    /// A read that touches the store for real, for readiness: `Ok` when the store answers.
+    async fn ping(&self) -> Result<(), StoreError> {
+        // No session has this id: generated ids are 20 characters.
+        self.load("ping").await.map(|_| ())
+    }
+
     /// The most document writes one commit may hold, counting one for the session, and per
     /// event two (the event and the trimming of the log), one per message, one per image and
     /// one per distinct image URL. The actor keeps its groups within it.

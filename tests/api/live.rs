@@ -493,27 +493,7 @@ async fn a_tab_that_never_reads_is_closed_with_4008_while_others_keep_receiving(
     let app = spawn_app_with(|c| c.live.ws_queue = 8).await;
     let id = app.create_session("u", "s").await;
 
-    // A small receive buffer, so the server's writes back up quickly.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let address = app.address.trim_start_matches("http://").parse().unwrap();
-    let stream = socket.connect(address).await.unwrap();
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(live_url(
-            &app.address,
-            &id,
-            None,
-        ))
-        .unwrap();
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", app.token("u")).parse().unwrap(),
-    );
-    let (ws, _) =
-        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
-            .await
-            .unwrap();
-    let mut stalled = LiveClient::over(ws);
+    let mut stalled = LiveClient::stalled(&app.address, &id, &app.token("u")).await;
 
     let mut reader = app.tab("u", &id).await;
     assert_eq!(reader.event().await["type"], "snapshot");

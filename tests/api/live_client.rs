@@ -89,6 +89,23 @@ impl LiveClient {
         }
     }
 
+    /// A tab whose connection has a tiny receive buffer and that reads nothing until told:
+    /// the server's writes to it back up quickly.
+    pub async fn stalled(address: &str, id: &str, token: &str) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let addr = address.trim_start_matches("http://").parse().unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let mut request = live_url(address, id, None).into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+        Self::over(ws)
+    }
+
     pub fn over(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         Self {
             ws,

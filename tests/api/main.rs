@@ -1,6 +1,7 @@
 //! The behavioural suite: the real server on port 0, real SQLite, real HTTP.
 //! Every response a test receives is also checked against `protocol/openapi.yaml`.
 
+mod exposition;
 mod helpers;
 mod identity;
 mod live_client;
@@ -13,11 +14,13 @@ mod durability;
 mod firebase;
 mod flow;
 mod idempotency;
+mod image;
 mod jwks;
 mod keys;
 mod lifecycle;
 mod list;
 mod live;
 mod live_process;
+mod operations;
 mod restore;
 mod validation;

@@ -1,7 +1,6 @@
 //! Tabs spread over instances, writers on every instance.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::live_client::*;
-use crate::{Cluster, redis_url};
+use crate::{Cluster, RedisServer, redis_url};
 
 /// Reads `count` sequenced events from a tab.
 async fn events(tab: &mut LiveClient, count: usize) -> Vec<Value> {
@@ -207,29 +206,8 @@ async fn dropped_event(tab: &mut LiveClient) -> Option<u64> {
 
 #[tokio::test]
 async fn a_redis_restart_under_load_loses_no_event_on_any_tab_and_is_logged() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let start_redis = || {
-        tokio::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("redis-server starts")
-    };
-    let mut redis = start_redis();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut cluster = Cluster::new(&format!("redis://127.0.0.1:{port}"));
+    let mut redis = RedisServer::start().await;
+    let mut cluster = Cluster::new(&redis.url());
     let servers = vec![cluster.start(0).await, cluster.start(1).await];
     let token = cluster.token("u");
     let users: Vec<ProcessUser> = servers
@@ -248,10 +226,10 @@ async fn a_redis_restart_under_load_loses_no_event_on_any_tab_and_is_logged() {
     let mut total = 0;
     for round in 0..3 {
         if round == 1 {
-            redis.kill().await.unwrap();
+            redis.kill().await;
         }
         if round == 2 {
-            redis = start_redis();
+            redis.restart().await;
             tokio::time::sleep(Duration::from_millis(1_500)).await;
         }
         for n in 0..10 {
@@ -286,5 +264,5 @@ async fn a_redis_restart_under_load_loses_no_event_on_any_tab_and_is_logged() {
     for server in servers {
         server.kill9().await;
     }
-    let _ = redis.kill().await;
+    redis.kill().await;
 }

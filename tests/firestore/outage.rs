@@ -177,3 +177,58 @@ async fn requests_get_503_within_their_deadline_while_the_database_is_away_then_
     server.kill9().await;
     emulator.kill().await;
 }
+
+#[tokio::test]
+async fn readyz_names_the_store_while_the_database_is_paused_and_recovers() {
+    crate::emulator_host();
+    let port = free_port();
+    let emulator = Emulator::start(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = format!("127.0.0.1:{port}");
+    let project = new_project();
+    let server = ServerProcess::start(
+        &[
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[
+            ("LIVECHAT_STORE", "firestore"),
+            ("LIVECHAT_FIRESTORE_PROJECT", &project),
+            ("FIRESTORE_EMULATOR_HOST", &host),
+        ],
+    )
+    .await;
+    let readyz = || async {
+        let response = reqwest::get(format!("{}/readyz", server.address))
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+    assert_eq!(readyz().await.0, 200);
+
+    emulator.signal("-STOP");
+    let started = Instant::now();
+    let (status, body) = readyz().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["checks"]["store"].is_string(), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the readiness read gives up after a second, not the store's deadline"
+    );
+
+    emulator.signal("-CONT");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = readyz().await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still unready: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.kill9().await;
+    emulator.kill().await;
+}

@@ -83,7 +83,9 @@ impl SessionActor {
             remote_presence: HashMap::new(),
             subscribed: false,
         };
-        tokio::spawn(actor.run());
+        // A root span: the actor outlives the request that started it.
+        let span = tracing::info_span!(parent: None, "actor", session = %actor.id);
+        tokio::spawn(tracing::Instrument::instrument(actor.run(), span));
         SessionHandle {
             actor_id,
             commands: sender,
@@ -91,6 +93,8 @@ impl SessionActor {
     }
 
     async fn run(mut self) {
+        let live = &crate::telemetry::metrics::metrics().sessions_live;
+        live.increment(1.0);
         let stop = match self.store.load(&self.id).await {
             Ok(Some(session)) => {
                 self.published_seq = session.meta.seq;
@@ -100,6 +104,7 @@ impl SessionActor {
             Err(err) => Stop::Failed(err.to_string()),
         };
         self.stop(stop).await;
+        live.decrement(1.0);
     }
 
     async fn serve(&mut self, mut state: SessionState) -> Stop {
@@ -291,7 +296,16 @@ impl SessionActor {
                 return Ok(state);
             }
             let commit = Commit::new(expected_seq, state.meta().clone(), events);
-            match self.store.commit(&commit).await {
+            let started = Instant::now();
+            let committed = self.store.commit(&commit).await;
+            let metrics = crate::telemetry::metrics::metrics();
+            metrics.commit_duration.record(started.elapsed());
+            match &committed {
+                Ok(()) => metrics.commits_ok.increment(1),
+                Err(StoreError::SeqMismatch) => metrics.commits_conflict.increment(1),
+                Err(_) => metrics.commits_failed.increment(1),
+            }
+            match committed {
                 Ok(()) => {
                     self.published(&commit);
                     answer(writes, results);
