@@ -172,10 +172,15 @@ async fn metrics_count_requests_sockets_resumes_and_a_slow_consumer_close() {
         }
     };
     assert_eq!(closed, 4008);
-    // The socket tasks have finished counting once the server has closed them.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let metrics = metrics_of(&server.address).await;
+    // A closed socket is counted once its closing handshake is over on the server's side.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = metrics_of(&server.address).await;
+        if metrics.count("livechat_sockets_open", &[]) == 2.0 || Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     for name in REQUIRED {
         assert!(metrics.types.contains_key(*name), "{name} is missing");
     }
