@@ -5,7 +5,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
+
+use crate::protocol::{ErrorCode, rest};
 
 use crate::session::SessionError;
 use crate::session::validation::InvalidInput;
@@ -50,49 +52,47 @@ impl From<SessionError> for ApiError {
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The code of the contract (`protocol::code`, shared with socket replies).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
-            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound | ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
-            ApiError::SessionFull { .. } => (StatusCode::CONFLICT, "session_full"),
-            ApiError::PayloadTooLarge { .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-            }
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Invalid(_) => ErrorCode::InvalidArgument,
+            ApiError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound | ApiError::NoRoute => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::Conflict { .. } => ErrorCode::Conflict,
+            ApiError::SessionFull { .. } => ErrorCode::SessionFull,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let mut data = json!({ "code": code });
+        let code = self.code();
+        let mut details = Map::new();
         let message = match &self {
             ApiError::Unavailable(cause) => {
                 tracing::error!(%cause, "request failed: store or session unavailable");
-                data["retryable"] = Value::Bool(true);
                 "the service is temporarily unavailable; retry the request".to_owned()
             }
             ApiError::Invalid(invalid) => {
-                data["field"] = Value::String(invalid.field.clone());
+                details.insert("field".into(), Value::String(invalid.field.clone()));
                 invalid.message.clone()
             }
             ApiError::Conflict { existing_id } => {
-                data["sessionDocId"] = Value::String(existing_id.clone());
+                details.insert("sessionDocId".into(), Value::String(existing_id.clone()));
                 self.to_string()
             }
             ApiError::SessionFull { max } => {
-                data["maxImages"] = json!(max);
+                details.insert("maxImages".into(), Value::from(*max));
                 self.to_string()
             }
             _ => self.to_string(),
         };
-        let body = json!({ "status": "error", "message": message, "data": data });
-        let mut response = (status, Json(body)).into_response();
+        let status = code.status();
+        let mut response = (status, Json(rest::error(code, &message, details))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -22,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod fanout;
 pub mod live;
+pub mod protocol;
 pub mod session;
 pub mod store;
 pub mod telemetry;

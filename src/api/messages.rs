@@ -1,14 +1,14 @@
 //! Appending a message (with its images) to a session.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
-use serde_json::json;
 
 use super::extract::{DocId, JsonObject};
-use super::success;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::protocol::rest;
 use crate::session::validation::NewMessage;
 
 /// `POST /:id/messages`: answered after the commit, with the message's id, its images'
@@ -24,12 +24,5 @@ pub async fn append(
         .sessions
         .append_message(&user.uid, &id, message)
         .await?;
-    Ok(success(
-        "Message added",
-        json!({
-            "messageId": appended.message_id,
-            "orders": appended.orders,
-            "seq": appended.seq,
-        }),
-    ))
+    Ok(Json(rest::appended(&appended)))
 }

@@ -4,16 +4,15 @@
 pub mod cors;
 pub(crate) mod extract;
 mod health;
+mod live;
 mod messages;
 pub mod observe;
 mod sessions;
 mod updates;
 
-use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
-use serde::Serialize;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -44,7 +43,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(&format!("{BASE}/{{id}}/messages"), post(messages::append))
         .route(&format!("{BASE}/{{id}}/complete"), patch(updates::complete))
-        .route(&format!("{BASE}/{{id}}/live"), get(crate::live::attach))
+        .route(&format!("{BASE}/{{id}}/live"), get(live::attach))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body));
@@ -67,20 +66,4 @@ pub fn metrics_router(handle: metrics_exporter_prometheus::PrometheusHandle) -> 
     Router::new()
         .route("/metrics", health::metrics(handle))
         .fallback(|| async { ApiError::NoRoute })
-}
-
-/// `{"status":"success","message":…,"data":…}`.
-#[derive(Serialize)]
-struct Success<T> {
-    status: &'static str,
-    message: &'static str,
-    data: T,
-}
-
-fn success<T: Serialize>(message: &'static str, data: T) -> Json<Success<T>> {
-    Json(Success {
-        status: "success",
-        message,
-        data,
-    })
 }

@@ -1,30 +1,15 @@
 //! Creating, finding, reading, listing and deleting sessions.
 
+use axum::Json;
 use axum::extract::State;
-use axum::response::IntoResponse;
-use serde::Serialize;
-use serde_json::json;
+use axum::response::{IntoResponse, Response};
 
 use super::extract::{DocId, JsonObject, QueryPairs};
-use super::success;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::session::model::Session;
+use crate::protocol::rest;
 use crate::session::validation::{InvalidInput, ListQuery, NewSession};
-
-#[derive(Serialize)]
-pub struct SessionData {
-    session: Session,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionPage {
-    sessions: Vec<Session>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_cursor: Option<String>,
-}
 
 /// `POST /`: 409 `conflict` (with the existing `sessionDocId`) if the user has this sessionId.
 pub async fn create(
@@ -34,7 +19,7 @@ pub async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     let new = NewSession::parse(&body, state.sessions.limits())?;
     let id = state.sessions.create(&user.uid, new).await?;
-    Ok(success("Session created", json!({ "sessionDocId": id })))
+    Ok(Json(rest::created(&id)))
 }
 
 /// `POST /find-or-create`: atomic; `created` says whether this call made the session.
@@ -45,19 +30,16 @@ pub async fn find_or_create(
 ) -> Result<impl IntoResponse, ApiError> {
     let new = NewSession::parse(&body, state.sessions.limits())?;
     let (id, created) = state.sessions.find_or_create(&user.uid, new).await?;
-    Ok(success(
-        "OK",
-        json!({ "sessionDocId": id, "created": created }),
-    ))
+    Ok(Json(rest::found_or_created(&id, created)))
 }
 
 pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,
     DocId(id): DocId,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let session = state.sessions.get(&user.uid, &id).await?;
-    Ok(success("OK", SessionData { session }))
+    Ok(Json(rest::session(&session)).into_response())
 }
 
 /// `GET /by-image-url?imageUrl=U`: restore from any image of the session.
@@ -65,7 +47,7 @@ pub async fn by_image_url(
     State(state): State<AppState>,
     user: AuthUser,
     QueryPairs(pairs): QueryPairs,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let url = pairs
         .iter()
         .find(|(key, _)| key == "imageUrl")
@@ -76,7 +58,7 @@ pub async fn by_image_url(
         return Err(ApiError::NotFound);
     }
     let session = state.sessions.find_by_image_url(&user.uid, url).await?;
-    Ok(success("OK", SessionData { session }))
+    Ok(Json(rest::session(&session)).into_response())
 }
 
 /// `GET /?limit&cursor&status`: `nextCursor` only when more sessions remain.
@@ -84,17 +66,11 @@ pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     QueryPairs(pairs): QueryPairs,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&pairs, &user.uid)?;
     let page = state.sessions.list(&user.uid, &query).await?;
     let next_cursor = page.next.map(|next| next.encode(&user.uid));
-    Ok(success(
-        "OK",
-        SessionPage {
-            sessions: page.sessions,
-            next_cursor,
-        },
-    ))
+    Ok(Json(rest::page(&page.sessions, next_cursor)).into_response())
 }
 
 pub async fn delete(
@@ -103,5 +79,5 @@ pub async fn delete(
     DocId(id): DocId,
 ) -> Result<impl IntoResponse, ApiError> {
     state.sessions.delete(&user.uid, &id).await?;
-    Ok(success("Session deleted", json!({})))
+    Ok(Json(rest::deleted()))
 }

@@ -1,14 +1,14 @@
 //! Completing a session and changing its whitelisted fields.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
-use serde_json::json;
 
 use super::extract::{DocId, JsonObject};
-use super::success;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::protocol::rest;
 use crate::session::validation::{parse_completion, parse_update};
 
 /// `PATCH /:id/complete`: completing a completed session again (without a new `completedAt`)
@@ -24,7 +24,7 @@ pub async fn complete(
         .sessions
         .complete(&user.uid, &id, completed_at)
         .await?;
-    Ok(success("Session completed", json!({ "seq": seq })))
+    Ok(Json(rest::completed(seq)))
 }
 
 /// `PATCH /:id`: only `status`, `completedAt`, `model`, `frameSize` and `style`.
@@ -36,5 +36,5 @@ pub async fn update(
 ) -> Result<impl IntoResponse, ApiError> {
     let changes = parse_update(&body, state.sessions.limits())?;
     let seq = state.sessions.update(&user.uid, &id, changes).await?;
-    Ok(success("Session updated", json!({ "seq": seq })))
+    Ok(Json(rest::updated(seq)))
 }

@@ -13,13 +13,19 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::session::model::SessionEvent;
+
 /// What one instance tells the others about a session. Delivery is best effort: receivers
 /// detect gaps by `seq` and fill them from the store, and resynchronise after an outage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Notice {
-    /// Events committed by the sender, with their frames, in `seq` order.
-    Committed { frames: Vec<SequencedFrame> },
+    /// Events committed by the sender, in `seq` order, in the stores' versioned encoding (so
+    /// that instances of different versions understand each other during a rolling update).
+    Committed {
+        #[serde(with = "crate::store::codec::events")]
+        events: Vec<SessionEvent>,
+    },
     /// The session was deleted by the sender.
     Deleted,
     /// The sender's number of sockets attached to the session.
@@ -31,12 +37,6 @@ pub enum Notice {
     /// after it may have missed notices (a lost connection).
     #[serde(skip)]
     Resync,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SequencedFrame {
-    pub seq: u64,
-    pub frame: String,
 }
 
 /// Where a fan-out hands the notices it receives: the session id and the notice.

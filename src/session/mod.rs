@@ -78,7 +78,7 @@ pub struct Attachment {
     pub start: AttachStart,
     /// The session's `seq` at attach; `pushes` carries the events after it.
     pub seq: u64,
-    pub pushes: tokio::sync::broadcast::Receiver<Push>,
+    pub pushes: tokio::sync::broadcast::Receiver<std::sync::Arc<Push>>,
     /// Keeps the socket counted in the session's presence until dropped.
     pub watcher: Watcher,
 }
@@ -86,8 +86,8 @@ pub struct Attachment {
 pub enum AttachStart {
     /// The whole session at `seq`.
     Snapshot(Box<Session>),
-    /// The frames of the events after the requested `sinceSeq`, up to `seq`, in order.
-    Replay(Vec<std::sync::Arc<str>>),
+    /// The events after the requested `sinceSeq`, up to `seq`, in order.
+    Replay(Vec<model::SessionEvent>),
 }
 
 /// A 20-character alphanumeric id, as Firestore generates them.
@@ -200,13 +200,13 @@ impl Sessions {
         Ok(self.store.list(uid, query).await?)
     }
 
-    /// The frames of the committed events after `after_seq`, in order, when the event log still
-    /// holds them all. For a watcher already attached (so already checked as the owner).
+    /// The committed events after `after_seq`, in order, when the event log still holds them
+    /// all. For a watcher already attached (so already checked as the owner).
     pub async fn events_since(
         &self,
         id: &str,
         after_seq: u64,
-    ) -> Result<Option<Vec<std::sync::Arc<str>>>, SessionError> {
+    ) -> Result<Option<Vec<model::SessionEvent>>, SessionError> {
         Ok(self.store.events_since(id, after_seq).await?)
     }
 

@@ -1,32 +1,58 @@
 //! The sockets watching one session. The session's actor owns the room and publishes each
-//! event into it once, already serialized, strictly in `seq` order; every watcher receives the
-//! same frames in the same order. A room exists only while its actor runs, and its ring is
-//! small, since each slot is allocated up front.
+//! event into it once, strictly in `seq` order; every watcher receives the same pushes in the
+//! same order. A push is a typed value; the transport encodes it the first time a watcher needs
+//! it and every other watcher shares that text ([`Push::encoded`]). A room exists only while
+//! its actor runs, and its ring is small, since each slot is allocated up front.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-/// A frame for every watcher of a session.
-#[derive(Debug, Clone)]
+use super::model::SessionEvent;
+
+/// What every watcher of a session receives.
+#[derive(Debug)]
 pub struct Push {
     pub kind: PushKind,
-    /// The frame's JSON text, shared by all watchers.
-    pub frame: Arc<str>,
     /// When it was published (for the delivery latency in the metrics).
     pub at: Instant,
+    /// Its encoding for the wire, made once for all watchers.
+    encoded: OnceLock<Arc<str>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PushKind {
-    /// A committed change with this `seq`.
-    Event { seq: u64 },
+    /// A committed change.
+    Event(SessionEvent),
     /// The number of sockets attached changed (not sequenced).
-    Presence,
-    /// The session was deleted; nothing follows.
-    Deleted,
+    Presence { connections: usize },
+    /// The session was deleted; nothing follows. `seq` is one past its last event.
+    Deleted { seq: u64 },
+}
+
+impl Push {
+    fn new(kind: PushKind) -> Arc<Self> {
+        Arc::new(Self {
+            kind,
+            at: Instant::now(),
+            encoded: OnceLock::new(),
+        })
+    }
+
+    /// The `seq` of an event push.
+    pub fn seq(&self) -> Option<u64> {
+        match &self.kind {
+            PushKind::Event(event) => Some(event.seq()),
+            PushKind::Presence { .. } | PushKind::Deleted { .. } => None,
+        }
+    }
+
+    /// The push encoded by `encode`, which runs for the first watcher only.
+    pub fn encoded(&self, encode: impl FnOnce(&PushKind) -> String) -> Arc<str> {
+        Arc::clone(self.encoded.get_or_init(|| encode(&self.kind).into()))
+    }
 }
 
 /// Called with this instance's number of watchers whenever it changes (to tell the others).
@@ -37,7 +63,7 @@ pub(super) struct Room {
 }
 
 struct Shared {
-    sender: broadcast::Sender<Push>,
+    sender: broadcast::Sender<Arc<Push>>,
     /// Sockets attached here; each [`Watcher`] counts one.
     local: AtomicUsize,
     /// Sockets attached to other instances, as they last said.
@@ -48,12 +74,9 @@ struct Shared {
 impl Shared {
     fn publish_presence(&self) {
         let connections = self.local.load(Ordering::Acquire) + self.remote.load(Ordering::Acquire);
-        let frame = serde_json::json!({ "type": "presence", "connections": connections });
-        let _ = self.sender.send(Push {
-            kind: PushKind::Presence,
-            frame: frame.to_string().into(),
-            at: Instant::now(),
-        });
+        let _ = self
+            .sender
+            .send(Push::new(PushKind::Presence { connections }));
     }
 }
 
@@ -77,23 +100,17 @@ impl Room {
         self.shared.local.load(Ordering::Acquire)
     }
 
-    /// Publishes the frame of the event with this `seq`; the caller keeps them in order.
-    pub(super) fn publish_frame(&self, seq: u64, frame: Arc<str>) {
+    /// Publishes a committed event; the caller keeps them in `seq` order.
+    pub(super) fn publish_event(&self, event: SessionEvent) {
         // No receivers is fine: nobody is watching.
-        let _ = self.shared.sender.send(Push {
-            kind: PushKind::Event { seq },
-            frame,
-            at: Instant::now(),
-        });
+        let _ = self.shared.sender.send(Push::new(PushKind::Event(event)));
     }
 
     pub(super) fn publish_deleted(&self, seq: u64) {
-        let frame = serde_json::json!({ "type": "session.deleted", "seq": seq }).to_string();
-        let _ = self.shared.sender.send(Push {
-            kind: PushKind::Deleted,
-            frame: frame.into(),
-            at: Instant::now(),
-        });
+        let _ = self
+            .shared
+            .sender
+            .send(Push::new(PushKind::Deleted { seq }));
     }
 
     /// Sockets attached to other instances changed.
@@ -104,7 +121,7 @@ impl Room {
     }
 
     /// Subscribes a new watcher to every push from now on, and tells all watchers the new count.
-    pub(super) fn watch(&self) -> (broadcast::Receiver<Push>, Watcher) {
+    pub(super) fn watch(&self) -> (broadcast::Receiver<Arc<Push>>, Watcher) {
         let receiver = self.shared.sender.subscribe();
         let local = self.shared.local.fetch_add(1, Ordering::AcqRel) + 1;
         self.shared.publish_presence();

@@ -2,7 +2,6 @@
 //! input, stored as milliseconds since the Unix epoch.
 
 use chrono::{DateTime, Datelike as _, SecondsFormat, Utc};
-use serde::{Serialize, Serializer};
 
 /// A point in time with millisecond precision (sub-millisecond input is truncated).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -35,12 +34,6 @@ impl Timestamp {
         DateTime::<Utc>::from_timestamp_millis(self.0)
             .unwrap_or_default()
             .to_rfc3339_opts(SecondsFormat::Millis, true)
-    }
-}
-
-impl Serialize for Timestamp {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_rfc3339())
     }
 }
 

@@ -1,14 +1,14 @@
 //! Persistence of sessions behind one trait, so the embedded SQLite store and the production
 //! store serve the same API and pass the same tests.
 
+pub mod codec;
 pub mod firestore;
 pub mod sqlite;
-
-use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::session::model::{Session, SessionEvent, SessionMeta};
+use crate::session::state::Op;
 use crate::session::validation::{ListPosition, ListQuery};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,19 +40,14 @@ pub struct Commit {
     pub meta: SessionMeta,
     /// The changes, in `seq` order, numbered `expected_seq + 1 ..= meta.seq`.
     pub events: Vec<SessionEvent>,
-    /// Each event's frame (`events[i]` serialized), made once for the event log, the room and
-    /// the other instances.
-    pub frames: Vec<Arc<str>>,
 }
 
 impl Commit {
     pub fn new(expected_seq: u64, meta: SessionMeta, events: Vec<SessionEvent>) -> Self {
-        let frames = events.iter().map(|e| Arc::from(e.to_frame())).collect();
         Self {
             expected_seq,
             meta,
             events,
-            frames,
         }
     }
 }
@@ -91,14 +86,14 @@ pub trait SessionStore: Send + Sync + 'static {
     /// [`EVENT_LOG_LENGTH`]).
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError>;
 
-    /// The frames of the session's events after `after_seq`, in order, if the log still holds
-    /// every one of them up to the session's current `seq` (there may be more, committed
-    /// meanwhile); `None` if it does not.
+    /// The session's events after `after_seq`, in order, if the log still holds every one of
+    /// them up to the session's current `seq` (there may be more, committed meanwhile); `None`
+    /// if it does not.
     async fn events_since(
         &self,
         id: &str,
         after_seq: u64,
-    ) -> Result<Option<Vec<Arc<str>>>, StoreError>;
+    ) -> Result<Option<Vec<SessionEvent>>, StoreError>;
 
     /// Deletes the session, its messages, images and image lookups.
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
@@ -109,10 +104,10 @@ pub trait SessionStore: Send + Sync + 'static {
         self.load("ping").await.map(|_| ())
     }
 
-    /// The most document writes one commit may hold, counting one for the session, and per
-    /// event two (the event and the trimming of the log), one per message, one per image and
-    /// one per distinct image URL. The actor keeps its groups within it.
-    fn max_commit_writes(&self) -> usize {
-        usize::MAX
+    /// How to cut a group of writes into commits this store can make, each atomic: the sizes
+    /// of consecutive runs of `ops`, in order, summing to `ops.len()`. A store without a limit
+    /// commits the group at once.
+    fn split_group(&self, ops: &[&Op]) -> Vec<usize> {
+        vec![ops.len()]
     }
 }

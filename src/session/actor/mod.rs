@@ -224,16 +224,16 @@ impl SessionActor {
             Some(since) if since == seq => Some(Vec::new()),
             Some(since) if since < seq => {
                 // Only up to `seq`: later events reach the watcher through the room.
-                let frames = self.store.events_since(&self.id, since).await?;
-                frames.map(|mut frames| {
-                    frames.truncate((seq - since) as usize);
-                    frames
+                let events = self.store.events_since(&self.id, since).await?;
+                events.map(|mut events| {
+                    events.truncate((seq - since) as usize);
+                    events
                 })
             }
             _ => None,
         };
         let start = match replay {
-            Some(frames) => AttachStart::Replay(frames),
+            Some(events) => AttachStart::Replay(events),
             None => AttachStart::Snapshot(Box::new(state.session().clone())),
         };
         let room = match self.room.take() {
@@ -250,26 +250,24 @@ impl SessionActor {
         })
     }
 
-    /// Commits the group's writes, in as few commits as the store's write limit allows.
+    /// Commits the group's writes, cut into as many commits as the store says it needs.
     async fn commit_writes(
         &mut self,
         mut state: SessionState,
         mut writes: Vec<PendingWrite>,
     ) -> Result<SessionState, Stop> {
-        let budget = self.store.max_commit_writes();
-        while !writes.is_empty() {
-            let (mut cost, mut take) = (1, 0);
-            for write in &writes {
-                let more = max_store_writes(&write.op);
-                if take > 0 && cost + more > budget {
-                    break;
-                }
-                cost += more;
-                take += 1;
+        let ops: Vec<&Op> = writes.iter().map(|write| &write.op).collect();
+        let runs = self.store.split_group(&ops);
+        for run in runs {
+            let rest = writes.split_off(run.min(writes.len()));
+            let group = std::mem::replace(&mut writes, rest);
+            if !group.is_empty() {
+                state = self.commit_group(state, group).await?;
             }
-            let rest = writes.split_off(take);
+        }
+        // What a store's cut left out still goes, as one more commit.
+        if !writes.is_empty() {
             state = self.commit_group(state, writes).await?;
-            writes = rest;
         }
         Ok(state)
     }
@@ -391,17 +389,6 @@ impl SessionActor {
                 }
             }
         }
-    }
-}
-
-/// An upper bound of the store writes `op` can cause (see `SessionStore::max_commit_writes`).
-fn max_store_writes(op: &Op) -> usize {
-    // An image is one document and up to three URLs.
-    let per_image = 4;
-    match op {
-        Op::Append(message) => 3 + per_image * message.images.len(),
-        Op::AddImage { .. } => 2 + per_image,
-        Op::Complete { .. } | Op::Update(_) => 2,
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::{SessionActor, SessionState, Stop};
-use crate::fanout::{Notice, SequencedFrame};
+use crate::fanout::Notice;
 use crate::session::model::SessionEvent;
 use crate::session::room::Room;
 use crate::store::Commit;
@@ -36,30 +36,15 @@ impl SessionActor {
 
     /// A commit of this instance: to this instance's watchers, then to the other instances.
     pub(super) fn published(&mut self, commit: &Commit) {
-        let shared = self.fanout.is_shared();
-        if self.room.is_none() && !shared {
-            self.published_seq = commit.meta.seq;
-            return;
-        }
-        let sequenced = commit
-            .events
-            .iter()
-            .map(SessionEvent::seq)
-            .zip(&commit.frames);
         if let Some(room) = &self.room {
-            for (seq, frame) in sequenced.clone() {
-                room.publish_frame(seq, Arc::clone(frame));
+            for event in &commit.events {
+                room.publish_event(event.clone());
             }
         }
         self.published_seq = commit.meta.seq;
-        if shared {
-            let frames = sequenced
-                .map(|(seq, frame)| SequencedFrame {
-                    seq,
-                    frame: frame.to_string(),
-                })
-                .collect();
-            self.fanout.publish(&self.id, &Notice::Committed { frames });
+        if self.fanout.is_shared() {
+            let events = commit.events.clone();
+            self.fanout.publish(&self.id, &Notice::Committed { events });
         }
     }
 
@@ -70,20 +55,21 @@ impl SessionActor {
         notice: Notice,
     ) -> Result<SessionState, Stop> {
         match notice {
-            Notice::Committed { mut frames } => {
-                frames.sort_by_key(|f| f.seq);
-                for frame in frames {
-                    if frame.seq <= self.published_seq {
+            Notice::Committed { mut events } => {
+                events.sort_by_key(SessionEvent::seq);
+                for event in events {
+                    let seq = event.seq();
+                    if seq <= self.published_seq {
                         continue; // already shown (a duplicate, or filled from the store)
                     }
-                    if frame.seq != self.published_seq + 1 {
+                    if seq != self.published_seq + 1 {
                         // A notice was lost: the store has every event.
                         return self.catch_up(state).await;
                     }
                     if let Some(room) = &self.room {
-                        room.publish_frame(frame.seq, frame.frame.into());
+                        room.publish_event(event);
                     }
-                    self.published_seq = frame.seq;
+                    self.published_seq = seq;
                 }
                 Ok(state)
             }
@@ -153,11 +139,11 @@ impl SessionActor {
         };
         if fresh.meta.seq > self.published_seq && self.room.is_some() {
             match self.store.events_since(&self.id, self.published_seq).await {
-                Ok(Some(frames)) => {
+                Ok(Some(events)) => {
                     if let Some(room) = &self.room {
-                        for frame in frames {
+                        for event in events {
                             self.published_seq += 1;
-                            room.publish_frame(self.published_seq, frame);
+                            room.publish_event(event);
                         }
                     }
                 }

@@ -5,7 +5,8 @@
 use firestore::{FirestoreDb, FirestoreResult, FirestoreWritePrecondition};
 
 use super::docs::*;
-use super::{FirestoreStore, MAX_WRITES_PER_COMMIT, is_conflict, lookup_entry, unchanged_since};
+use super::limits::{self, Batches};
+use super::{FirestoreStore, is_conflict, lookup_entry, unchanged_since};
 use crate::session::model::Session;
 use crate::store::StoreError;
 
@@ -39,38 +40,26 @@ impl FirestoreStore {
         let id = &session.meta.id;
         let parent = db.parent_path(SESSIONS, id)?;
         let writer = db.create_simple_batch_writer().await?;
-        let mut batch = writer.new_batch();
-        let mut pending = 0;
-        // Room for the next write, or for an image and its (up to three) lookups: original
-        // sessions may hold messages of any size, and a batch holds at most 500 writes.
-        const PER_IMAGE: usize = 4;
+        // Original sessions may hold messages of any size: the writes go in as many batches
+        // as they need.
+        let mut batches = Batches::new(&writer);
         for (position, message) in session.messages.iter().enumerate() {
-            if pending + 1 > MAX_WRITES_PER_COMMIT {
-                batch.write().await?;
-                batch = writer.new_batch();
-                pending = 0;
-            }
             db.fluent()
                 .update()
                 .in_col(MESSAGES)
                 .document_id(numbered_id(position as u64 + 1))
                 .parent(&parent)
                 .object(&MessageDoc::new(position + 1, message))
-                .add_to_batch(&mut batch)?;
-            pending += 1;
+                .add_to_batch(batches.room(limits::MESSAGE).await?)?;
             for image in &message.images {
-                if pending + PER_IMAGE > MAX_WRITES_PER_COMMIT {
-                    batch.write().await?;
-                    batch = writer.new_batch();
-                    pending = 0;
-                }
+                let batch = batches.room(limits::IMAGE).await?;
                 db.fluent()
                     .update()
                     .in_col(IMAGES)
                     .document_id(numbered_id(u64::from(image.order)))
                     .parent(&parent)
                     .object(&ImageDoc::new(&message.id, image))
-                    .add_to_batch(&mut batch)?;
+                    .add_to_batch(batch)?;
                 for url in image.lookup_urls() {
                     let (lookup, fields) = lookup_entry(&session.meta.uid, url, id);
                     db.fluent()
@@ -79,15 +68,11 @@ impl FirestoreStore {
                         .in_col(IMAGE_LOOKUPS)
                         .document_id(lookup_id(&session.meta.uid, url))
                         .object(&lookup)
-                        .add_to_batch(&mut batch)?;
+                        .add_to_batch(batch)?;
                 }
-                pending += PER_IMAGE;
             }
         }
-        if pending > 0 {
-            batch.write().await?;
-        }
-        Ok(())
+        batches.finish().await
     }
 
     async fn switch_layout(&self, session: &Session) -> FirestoreResult<bool> {

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use firestore::FirestoreResult;
 use firestore::gcloud_sdk::google::firestore::v1::Document;
 
+use super::FirestoreStore;
 use super::docs::*;
-use super::{FirestoreStore, MAX_WRITES_PER_COMMIT};
+use super::limits::Batches;
 
 impl FirestoreStore {
     pub(super) async fn remove(&self, id: &str) -> FirestoreResult<Option<SessionDoc>> {
@@ -47,8 +48,7 @@ impl FirestoreStore {
             .query()
             .await?;
         let writer = db.create_simple_batch_writer().await?;
-        let mut batch = writer.new_batch();
-        let mut pending = 0;
+        let mut batches = Batches::new(&writer);
         let urls: BTreeSet<String> = images
             .iter()
             .flat_map(|doc| {
@@ -70,13 +70,7 @@ impl FirestoreStore {
                 .in_col(IMAGE_LOOKUPS)
                 .document_id(lookup_id(uid, &url))
                 .object(&lookup)
-                .add_to_batch(&mut batch)?;
-            pending += 1;
-            if pending >= MAX_WRITES_PER_COMMIT {
-                batch.write().await?;
-                batch = writer.new_batch();
-                pending = 0;
-            }
+                .add_to_batch(batches.room(1).await?)?;
         }
         for collection in [IMAGES, MESSAGES, EVENTS] {
             let docs: Vec<Document> = db
@@ -92,18 +86,9 @@ impl FirestoreStore {
                     .from(collection)
                     .parent(&parent)
                     .document_id(Self::doc_id(&doc))
-                    .add_to_batch(&mut batch)?;
-                pending += 1;
-                if pending >= MAX_WRITES_PER_COMMIT {
-                    batch.write().await?;
-                    batch = writer.new_batch();
-                    pending = 0;
-                }
+                    .add_to_batch(batches.room(1).await?)?;
             }
         }
-        if pending > 0 {
-            batch.write().await?;
-        }
-        Ok(())
+        batches.finish().await
     }
 }

@@ -19,8 +19,9 @@ use firestore::{FirestoreInstant, FirestoreTimestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::session::model::{Image, Message, Session, SessionMeta, Status};
+use crate::session::model::{Image, Message, Session, SessionEvent, SessionMeta, Status};
 use crate::session::time::Timestamp;
+use crate::store::codec;
 
 pub const SESSIONS: &str = "liveChatSessions";
 pub const MESSAGES: &str = "messages";
@@ -154,10 +155,32 @@ pub struct ImageDoc {
     pub firebase_url: Option<String>,
 }
 
+/// One event of the log, in the store's encoding (`event`). Documents written before the log
+/// was versioned hold the push frame of the time in `frame` instead.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventDoc {
     pub seq: i64,
-    pub frame: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<String>,
+}
+
+impl EventDoc {
+    pub fn new(event: &SessionEvent) -> Self {
+        Self {
+            seq: event.seq() as i64,
+            event: Some(codec::encode(event)),
+            frame: None,
+        }
+    }
+
+    pub fn event(&self) -> Result<SessionEvent, String> {
+        match (&self.event, &self.frame) {
+            (Some(text), _) | (None, Some(text)) => codec::decode(text),
+            (None, None) => Err("an event document holds no event".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,10 +9,10 @@
 mod convert;
 mod delete;
 mod docs;
+mod limits;
 pub mod migrate;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,11 +26,9 @@ use futures::StreamExt as _;
 
 use super::{Commit, EVENT_LOG_LENGTH, Page, SessionStore, StoreError};
 use crate::session::model::{Session, SessionEvent, SessionMeta};
+use crate::session::state::Op;
 use crate::session::validation::{ListPosition, ListQuery};
 use docs::*;
-
-/// Writes one Firestore commit may hold (the service allows 500); commit groups stay below.
-pub const MAX_WRITES_PER_COMMIT: usize = 450;
 
 pub struct FirestoreStore {
     db: FirestoreDb,
@@ -205,7 +203,7 @@ impl FirestoreStore {
         let mut tx = db.begin_transaction().await?;
         let mut message_count = current.message_count.max(0) as usize;
         let mut lookups = BTreeSet::new();
-        for (event, frame) in commit.events.iter().zip(&commit.frames) {
+        for event in &commit.events {
             let images = match event {
                 SessionEvent::MessageAdded { message, .. } => {
                     message_count += 1;
@@ -243,10 +241,7 @@ impl FirestoreStore {
                 .in_col(EVENTS)
                 .document_id(numbered_id(seq))
                 .parent(&parent)
-                .object(&EventDoc {
-                    seq: seq as i64,
-                    frame: frame.to_string(),
-                })
+                .object(&EventDoc::new(event))
                 .add_to_transaction(&mut tx)?;
             if seq > EVENT_LOG_LENGTH {
                 db.fluent()
@@ -511,7 +506,7 @@ impl SessionStore for FirestoreStore {
         &self,
         id: &str,
         after_seq: u64,
-    ) -> Result<Option<Vec<Arc<str>>>, StoreError> {
+    ) -> Result<Option<Vec<SessionEvent>>, StoreError> {
         let Some((current, events)) = self
             .within("events", self.events_after(id, after_seq))
             .await?
@@ -524,7 +519,21 @@ impl SessionStore for FirestoreStore {
                 .iter()
                 .zip(after_seq + 1..)
                 .all(|(e, expected)| e.seq.max(0) as u64 == expected);
-        Ok(complete.then(|| events.into_iter().map(|e| Arc::from(e.frame)).collect()))
+        if !complete {
+            return Ok(None);
+        }
+        let mut decoded = Vec::with_capacity(events.len());
+        for doc in events {
+            match doc.event() {
+                Ok(event) => decoded.push(event),
+                Err(cause) => {
+                    // Not replayable: the socket gets a snapshot instead.
+                    tracing::error!(session = %id, seq = doc.seq, %cause, "an event of the log does not decode");
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(decoded))
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
@@ -537,8 +546,8 @@ impl SessionStore for FirestoreStore {
         Ok(())
     }
 
-    fn max_commit_writes(&self) -> usize {
-        MAX_WRITES_PER_COMMIT
+    fn split_group(&self, ops: &[&Op]) -> Vec<usize> {
+        limits::split_group(ops)
     }
 }
 

@@ -212,7 +212,7 @@ impl SessionStore for SqliteStore {
         &self,
         id: &str,
         after_seq: u64,
-    ) -> Result<Option<Vec<Arc<str>>>, StoreError> {
+    ) -> Result<Option<Vec<SessionEvent>>, StoreError> {
         let id = id.to_owned();
         self.read(move |conn| rows::events_since(conn, &id, after_seq))
             .await

@@ -1,16 +1,15 @@
 //! The SQL of the SQLite store: statements and the mapping between rows and the model.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
 use super::unavailable;
-use crate::session::model::{Image, Message, Session, SessionMeta, Status};
+use crate::session::model::{Image, Message, Session, SessionEvent, SessionMeta, Status};
 use crate::session::time::Timestamp;
 use crate::session::validation::{ListPosition, ListQuery};
-use crate::store::{Commit, EVENT_LOG_LENGTH, Page, StoreError};
+use crate::store::{Commit, EVENT_LOG_LENGTH, Page, StoreError, codec};
 
 const META_COLUMNS: &str = "s.doc_id, s.uid, s.session_id, s.model, s.frame_size, s.style, \
      s.status, s.started_at, s.completed_at, s.created_at, s.updated_at, s.seq, s.total_images";
@@ -339,11 +338,11 @@ pub(super) fn delete_session(conn: &Connection, id: &str) -> Result<(), StoreErr
 pub(super) fn log_events(conn: &Connection, commit: &Commit) -> Result<(), StoreError> {
     let meta = &commit.meta;
     let mut insert = conn
-        .prepare_cached("INSERT INTO events (doc_id, seq, frame) VALUES (?1, ?2, ?3)")
+        .prepare_cached("INSERT INTO events (doc_id, seq, event) VALUES (?1, ?2, ?3)")
         .map_err(unavailable)?;
-    for (event, frame) in commit.events.iter().zip(&commit.frames) {
+    for event in &commit.events {
         insert
-            .execute(params![meta.id, event.seq(), &**frame])
+            .execute(params![meta.id, event.seq(), codec::encode(event)])
             .map_err(unavailable)?;
     }
     let oldest_kept = meta.seq.saturating_sub(EVENT_LOG_LENGTH);
@@ -359,7 +358,7 @@ pub(super) fn events_since(
     conn: &Connection,
     id: &str,
     after_seq: u64,
-) -> Result<Option<Vec<Arc<str>>>, StoreError> {
+) -> Result<Option<Vec<SessionEvent>>, StoreError> {
     let Some(current) = conn
         .prepare_cached("SELECT seq FROM sessions WHERE doc_id = ?1")
         .and_then(|mut stmt| stmt.query_row([id], |r| r.get::<_, u64>(0)).optional())
@@ -367,17 +366,31 @@ pub(super) fn events_since(
     else {
         return Err(StoreError::NotFound);
     };
-    let frames: Vec<(u64, String)> = conn
-        .prepare_cached("SELECT seq, frame FROM events WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")
+    let rows: Vec<(u64, String)> = conn
+        .prepare_cached("SELECT seq, event FROM events WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")
         .and_then(|mut stmt| {
             stmt.query_map(params![id, after_seq], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
         })
         .map_err(unavailable)?;
-    let complete = frames.len() as u64 == current.saturating_sub(after_seq)
-        && frames
+    let complete = rows.len() as u64 == current.saturating_sub(after_seq)
+        && rows
             .iter()
             .zip(after_seq + 1..)
             .all(|((seq, _), expected)| *seq == expected);
-    Ok(complete.then(|| frames.into_iter().map(|(_, frame)| frame.into()).collect()))
+    if !complete {
+        return Ok(None);
+    }
+    let mut events = Vec::with_capacity(rows.len());
+    for (seq, text) in rows {
+        match codec::decode(&text) {
+            Ok(event) => events.push(event),
+            Err(cause) => {
+                // Not replayable: the socket gets a snapshot instead.
+                tracing::error!(session = %id, seq, %cause, "an event of the log does not decode");
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(events))
 }

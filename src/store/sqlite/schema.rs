@@ -70,6 +70,11 @@ CREATE TABLE events (
     PRIMARY KEY (doc_id, seq)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- The log holds the store's own encoding of each event (`store::codec`, versioned), no longer
+-- the wire text; rows written before read as version 0.
+ALTER TABLE events RENAME COLUMN frame TO event;
+"#,
 ];
 
 /// Brings the database to the newest schema version.

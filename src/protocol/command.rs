@@ -1,28 +1,14 @@
-//! The frames of the WebSocket protocol (`protocol/README.md`, `protocol/live.schema.json`):
-//! parsing client commands into domain operations, and writing replies and pushes.
+//! Client frames (`protocol/live.schema.json`, `ClientFrame`): parsed into commands that carry
+//! validated domain operations, or refused with the reply that says why.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::session::state::{Op, Outcome};
+use super::code::ErrorCode;
+use super::reply::{self, ReplyError};
+use crate::session::state::Op;
 use crate::session::validation::{
     InvalidInput, Limits, NewImage, NewMessage, parse_completion, parse_update,
 };
-use crate::session::{SessionError, model::Session};
-
-/// Close codes. "Reconnect" codes: 1000, 1001, 1011, 4008 (resume with `sinceSeq`).
-/// "Stop" codes: 1009, 4001 (until a new token), 4004, 4009.
-pub mod close {
-    /// The peer was silent too long.
-    pub const SILENT: u16 = 1000;
-    pub const SHUTTING_DOWN: u16 = 1001;
-    pub const TOO_BIG: u16 = 1009;
-    /// The session's actor stopped; its state is reloaded on reconnect.
-    pub const RELOAD: u16 = 1011;
-    pub const UNAUTHENTICATED: u16 = 4001;
-    pub const NOT_FOUND: u16 = 4004;
-    pub const SLOW_CONSUMER: u16 = 4008;
-    pub const PROTOCOL_ERROR: u16 = 4009;
-}
 
 /// A command as the client sent it: its id and what it asks.
 pub struct Command {
@@ -142,24 +128,23 @@ fn parse_image_add(obj: &Map<String, Value>, limits: &Limits) -> Result<Op, Inva
 }
 
 impl Refusal {
+    /// The error reply that answers the frame.
     pub fn reply(&self) -> String {
         match self {
-            Refusal::Malformed { id, message } => {
-                error_frame(*id, "invalid_frame", message, false, None)
-            }
-            Refusal::UnknownCommand { id, kind } => error_frame(
-                Some(*id),
-                "unknown_command",
-                &format!("unknown command type {kind:?}"),
-                false,
-                None,
+            Refusal::Malformed { id, message } => reply::error(
+                *id,
+                &ReplyError::new(ErrorCode::InvalidFrame, message.clone()),
             ),
-            Refusal::Invalid { id, error } => error_frame(
+            Refusal::UnknownCommand { id, kind } => reply::error(
                 Some(*id),
-                "invalid_argument",
-                &error.message,
-                false,
-                Some(&error.field),
+                &ReplyError::new(
+                    ErrorCode::UnknownCommand,
+                    format!("unknown command type {kind:?}"),
+                ),
+            ),
+            Refusal::Invalid { id, error } => reply::error(
+                Some(*id),
+                &ReplyError::invalid(&error.field, &error.message),
             ),
         }
     }
@@ -167,77 +152,4 @@ impl Refusal {
     pub fn is_malformed(&self) -> bool {
         !matches!(self, Refusal::Invalid { .. })
     }
-}
-
-pub fn ok_frame(id: i64, result: Value) -> String {
-    json!({ "id": id, "type": "reply", "ok": true, "result": result }).to_string()
-}
-
-pub fn error_frame(
-    id: Option<i64>,
-    code: &'static str,
-    message: &str,
-    retryable: bool,
-    field: Option<&str>,
-) -> String {
-    crate::telemetry::metrics::socket_error_reply(code);
-    let mut error = json!({ "code": code, "message": message, "retryable": retryable });
-    if let Some(field) = field {
-        error["field"] = Value::String(field.to_owned());
-    }
-    json!({ "id": id, "type": "reply", "ok": false, "error": error }).to_string()
-}
-
-/// The reply to a committed write.
-pub fn outcome_frame(id: i64, outcome: &Outcome) -> String {
-    let result = match outcome {
-        Outcome::Appended {
-            message_id,
-            orders,
-            seq,
-        } => json!({ "messageId": message_id, "orders": orders, "seq": seq }),
-        Outcome::ImageAdded { order, seq } => json!({ "order": order, "seq": seq }),
-        Outcome::Updated { seq } => json!({ "seq": seq }),
-    };
-    ok_frame(id, result)
-}
-
-/// The reply to a write the domain refused or could not commit.
-pub fn session_error_frame(id: i64, err: &SessionError) -> String {
-    match err {
-        SessionError::Invalid(invalid) => error_frame(
-            Some(id),
-            "invalid_argument",
-            &invalid.message,
-            false,
-            Some(&invalid.field),
-        ),
-        SessionError::NotFound => {
-            error_frame(Some(id), "not_found", "session not found", false, None)
-        }
-        SessionError::Conflict { .. } => {
-            error_frame(Some(id), "conflict", &err.to_string(), false, None)
-        }
-        SessionError::SessionFull { .. } => {
-            error_frame(Some(id), "session_full", &err.to_string(), false, None)
-        }
-        SessionError::Unavailable(cause) => {
-            tracing::warn!(%cause, "command failed: session unavailable");
-            error_frame(
-                Some(id),
-                "unavailable",
-                "the service is temporarily unavailable; retry the command",
-                true,
-                None,
-            )
-        }
-    }
-}
-
-pub fn snapshot_frame(seq: u64, session: &Session) -> String {
-    json!({ "type": "snapshot", "seq": seq, "session": session }).to_string()
-}
-
-pub fn resumed_frame(seq: u64) -> String {
-    json!({ "type": "resumed", "seq": seq }).to_string()
 }

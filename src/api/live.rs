@@ -1,0 +1,85 @@
+//! `GET /api/live-chat-sessions/:id/live`: the WebSocket upgrade. It checks the page's origin
+//! and verifies the upgrade's credential (header or cookie), then hands the socket to
+//! [`crate::live`], which authenticates by first frame when there was no credential.
+//!
+//! Refusals after the upgrade are close codes, which browsers can see, unlike the status of a
+//! refused upgrade; only a page of a foreign origin is refused before it (403), so that it
+//! learns nothing of the session at all.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Extension;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse as _, Response};
+use tracing::Instrument as _;
+
+use super::extract::{DocId, QueryPairs};
+use super::observe::RequestId;
+use crate::app::AppState;
+use crate::auth::{AuthError, Via};
+use crate::error::ApiError;
+use crate::live::{Socket, SocketContext, Start};
+
+/// Read buffer per socket: small, since commands are small and idle sockets are many.
+const READ_BUFFER_BYTES: usize = 512;
+
+/// Numbers the sockets of this process, for the logs.
+static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
+
+pub async fn attach(
+    State(state): State<AppState>,
+    DocId(id): DocId,
+    QueryPairs(query): QueryPairs,
+    request_id: Option<Extension<RequestId>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !state.origins.may_open_socket(&headers) {
+        return ApiError::Forbidden("sockets may not be opened from this origin").into_response();
+    }
+    let credential = match state.auth.credential(&headers) {
+        // No credential on the upgrade: the first frame must be `auth`.
+        Err(AuthError::Missing) if headers.get(axum::http::header::AUTHORIZATION).is_none() => None,
+        Err(err) => Some(Err(err)),
+        Ok((_, Via::Cookie)) if !state.origins.may_send_credentials(&headers) => {
+            // A page of another site must never ride on the user's cookie.
+            return ApiError::Forbidden("the session cookie is not accepted from this origin")
+                .into_response();
+        }
+        Ok((token, _)) => Some(state.auth.verify(token).await),
+    };
+    let since = query
+        .iter()
+        .find(|(key, _)| key == "sinceSeq")
+        .map(|(_, value)| value.parse::<u64>().map_err(|_| value.clone()));
+    let max_frame = state.live.max_frame_bytes;
+    let tracker = state.sockets.clone();
+    let ctx = SocketContext {
+        sessions: state.sessions.clone(),
+        auth: state.auth.clone(),
+        settings: state.live.clone(),
+        shutdown: state.shutdown.clone(),
+    };
+    upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(max_frame)
+        .max_frame_size(max_frame)
+        .on_upgrade(move |ws| {
+            // The socket's own span, outliving the upgrade request's: every line of its work
+            // names the request that opened it, the session, the socket and (once known) the
+            // user.
+            let span = tracing::info_span!(
+                parent: None,
+                "socket",
+                request_id = request_id.as_ref().map_or("", |Extension(RequestId(id))| id.as_str()),
+                session = %id,
+                socket = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed),
+                uid = tracing::field::Empty,
+            );
+            let socket = Socket::new(ctx, id, Start { credential, since });
+            tracker.track_future(crate::live::serve(socket, ws).instrument(span))
+        })
+}
