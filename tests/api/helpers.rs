@@ -436,6 +436,21 @@ impl ServerProcess {
         .await
     }
 
+    /// The binary on `data_dir` with the embedded store, whatever the suite's store.
+    pub async fn on_sqlite(data_dir: &Path) -> Self {
+        Self::start(
+            &[
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+            ],
+            &[("LIVECHAT_STORE", "sqlite")],
+        )
+        .await
+    }
+
     pub async fn kill9(mut self) {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();

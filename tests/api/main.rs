@@ -23,4 +23,5 @@ mod live;
 mod live_process;
 mod operations;
 mod restore;
+mod upgrade;
 mod validation;

@@ -8,6 +8,11 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+#[allow(dead_code)]
+#[path = "../api/live_client.rs"]
+mod live_client;
+
+mod event_log;
 mod instances;
 mod large;
 mod original;
