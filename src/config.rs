@@ -117,9 +117,10 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub firestore: FirestoreArgs,
 
-    /// Seconds without a command after which a session's actor leaves memory.
-    #[arg(long, env = "LIVECHAT_ACTOR_IDLE_SECS", default_value_t = 60)]
-    pub actor_idle_secs: u64,
+    /// Seconds without a command after which a session's actor leaves memory (fractions
+    /// allowed).
+    #[arg(long, env = "LIVECHAT_ACTOR_IDLE_SECS", default_value_t = 60.0)]
+    pub actor_idle_secs: f64,
 
     /// Commands queued per session before senders wait.
     #[arg(long, env = "LIVECHAT_ACTOR_MAILBOX", default_value_t = 1024)]
@@ -384,7 +385,8 @@ impl ServeConfig {
     pub fn actor_settings(&self) -> ActorSettings {
         ActorSettings {
             limits: Limits::from(&self.limits),
-            idle_timeout: Duration::from_secs(self.actor_idle_secs.max(1)),
+            idle_timeout: Duration::try_from_secs_f64(self.actor_idle_secs.max(0.001))
+                .unwrap_or(Duration::from_secs(60)),
             mailbox: self.actor_mailbox.max(1),
             send_timeout: Duration::from_secs(5),
             // Its slots are allocated up front, about 70 bytes each, per watched session.

@@ -313,7 +313,7 @@ impl Sessions {
         Fut: std::future::Future<Output = Result<Pending<T>, SendError>>,
     {
         for _ in 0..SEND_ATTEMPTS {
-            let handle = self.registry.handle(id);
+            let handle = self.registry.handle(id).await;
             match send(handle.clone()).await {
                 Err(SendError::Stopped) => self.registry.forget(id, &handle),
                 Err(SendError::Failed(err)) => return Err(err),

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use tokio::sync::watch;
 
 use super::ActorSettings;
 use super::actor::SessionActor;
@@ -17,10 +18,20 @@ pub(super) struct SessionRegistry {
     inner: Arc<Inner>,
 }
 
+/// A session's entry.
+enum Slot {
+    /// Its actor takes commands.
+    Live(SessionHandle),
+    /// Its actor is deciding whether to stop (it was idle): commands wait for it to either
+    /// leave or take them, so none reaches an actor on its way out. The actor drops the
+    /// sender behind this receiver once it has decided.
+    Closing(watch::Receiver<()>),
+}
+
 struct Inner {
     /// Sharded so that requests for different sessions rarely contend; an entry is removed by
     /// its own actor when that actor stops.
-    actors: DashMap<String, SessionHandle>,
+    actors: DashMap<String, Slot>,
     store: Arc<dyn SessionStore>,
     settings: Arc<ActorSettings>,
     fanout: Arc<dyn Fanout>,
@@ -46,7 +57,9 @@ impl SessionRegistry {
         let weak = Arc::downgrade(&registry.inner);
         fanout.deliver_to(Arc::new(move |session: &str, notice: Notice| {
             let Some(inner) = weak.upgrade() else { return };
-            if let Some(handle) = inner.actors.get(session) {
+            if let Some(slot) = inner.actors.get(session)
+                && let Slot::Live(handle) = &*slot
+            {
                 // A full mailbox drops the notice: the actor catches up at the next one, or
                 // at its next resync.
                 let _ = handle.commands.try_send(Command::Notice(notice));
@@ -55,27 +68,67 @@ impl SessionRegistry {
         registry
     }
 
-    /// The session's actor, started if it has none.
-    pub(super) fn handle(&self, id: &str) -> SessionHandle {
-        if let Some(handle) = self.inner.actors.get(id) {
-            return handle.clone();
+    /// The session's actor, started if it has none; waits while an actor decides whether to
+    /// stop.
+    pub(super) async fn handle(&self, id: &str) -> SessionHandle {
+        loop {
+            let mut closing = match self.inner.actors.entry(id.to_owned()) {
+                Entry::Occupied(entry) => match entry.get() {
+                    Slot::Live(handle) => return handle.clone(),
+                    Slot::Closing(closing) => closing.clone(),
+                },
+                Entry::Vacant(entry) => {
+                    let handle = SessionActor::spawn(
+                        id.to_owned(),
+                        self.next_actor_id(),
+                        Arc::clone(&self.inner.store),
+                        Arc::clone(&self.inner.settings),
+                        self.clone(),
+                        Arc::clone(&self.inner.fanout),
+                    );
+                    entry.insert(Slot::Live(handle.clone()));
+                    return handle;
+                }
+            };
+            // Resolves once the closing actor has decided (it dropped the sender).
+            let _ = closing.changed().await;
         }
-        match self.inner.actors.entry(id.to_owned()) {
-            Entry::Occupied(entry) => entry.get().clone(),
-            Entry::Vacant(entry) => {
-                let actor_id = self.inner.next_actor_id.fetch_add(1, Ordering::Relaxed);
-                let handle = SessionActor::spawn(
-                    id.to_owned(),
-                    actor_id,
-                    Arc::clone(&self.inner.store),
-                    Arc::clone(&self.inner.settings),
-                    self.clone(),
-                    Arc::clone(&self.inner.fanout),
-                );
-                entry.insert(handle.clone());
-                handle
-            }
+    }
+
+    pub(super) fn next_actor_id(&self) -> u64 {
+        self.inner.next_actor_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Marks the session closing if its entry is still `actor_id`'s; the entry waits on
+    /// `closing` until [`Self::reopen`] or [`Self::forget_closing`].
+    pub(super) fn begin_closing(
+        &self,
+        id: &str,
+        actor_id: u64,
+        closing: watch::Receiver<()>,
+    ) -> bool {
+        match self.inner.actors.get_mut(id) {
+            Some(mut slot) => match &*slot {
+                Slot::Live(handle) if handle.actor_id == actor_id => {
+                    *slot = Slot::Closing(closing);
+                    true
+                }
+                _ => false,
+            },
+            None => false,
         }
+    }
+
+    /// The closing actor goes on, behind `handle`.
+    pub(super) fn reopen(&self, id: &str, handle: SessionHandle) {
+        self.inner.actors.insert(id.to_owned(), Slot::Live(handle));
+    }
+
+    /// The closing actor leaves.
+    pub(super) fn forget_closing(&self, id: &str) {
+        self.inner
+            .actors
+            .remove_if(id, |_, slot| matches!(slot, Slot::Closing(_)));
     }
 
     /// Removes the entry if it still belongs to the actor behind `handle`.
@@ -84,9 +137,10 @@ impl SessionRegistry {
     }
 
     pub(super) fn forget_actor(&self, id: &str, actor_id: u64) {
-        self.inner
-            .actors
-            .remove_if(id, |_, current| current.actor_id == actor_id);
+        self.inner.actors.remove_if(
+            id,
+            |_, slot| matches!(slot, Slot::Live(current) if current.actor_id == actor_id),
+        );
     }
 
     pub(super) fn len(&self) -> usize {

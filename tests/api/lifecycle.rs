@@ -126,7 +126,7 @@ async fn a_deleted_session_is_gone_and_its_session_id_free_again() {
 
 #[tokio::test]
 async fn idle_actors_leave_memory_and_writes_continue_where_they_stopped() {
-    let app = spawn_app_with(|config| config.actor_idle_secs = 1).await;
+    let app = spawn_app_with(|config| config.actor_idle_secs = 1.0).await;
     let mut ids = Vec::new();
     for n in 0..10 {
         let id = app.create_session("u", &format!("s-{n}")).await;

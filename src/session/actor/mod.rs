@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 mod sync;
@@ -55,7 +55,8 @@ struct PendingWrite {
 
 /// Why an actor stops, and what the commands still queued are told.
 enum Stop {
-    Idle,
+    /// Idle, and already out of the registry with nothing queued.
+    Retired,
     Gone,
     Failed(String),
 }
@@ -119,7 +120,7 @@ impl SessionActor {
                 self.settings.idle_timeout
             };
             let first = match tokio::time::timeout(wait, self.commands.recv()).await {
-                Ok(Some(command)) => command,
+                Ok(Some(command)) => vec![command],
                 Err(_) if resyncs => {
                     state = match self.resync(state).await {
                         Ok(next) => next,
@@ -128,9 +129,14 @@ impl SessionActor {
                     continue;
                 }
                 Err(_) if watched => continue,
-                Ok(None) | Err(_) => return Stop::Idle,
+                Ok(None) => return Stop::Retired,
+                Err(_) => match self.retire().await {
+                    None => return Stop::Retired,
+                    // Commands raced the idle timeout: this actor serves them, and goes on.
+                    Some(late) => late,
+                },
             };
-            let mut group = vec![first];
+            let mut group = first;
             while group.len() < MAX_GROUP {
                 match self.commands.try_recv() {
                     Ok(command) => group.push(command),
@@ -350,44 +356,68 @@ impl SessionActor {
         Ok(state)
     }
 
-    /// Leaves the registry, then answers whatever is still queued: after an idle stop those
-    /// commands were sent in the meantime and are still served; otherwise they are refused.
+    /// After an idle timeout: leaves the registry, unless commands are on their way, which are
+    /// returned (the actor then goes on, with a fresh mailbox). Atomic with the registry entry:
+    /// while the actor decides, new commands wait at the entry rather than reach a mailbox on
+    /// its way out, and a late one either reaches this actor or, once it has left, a new one.
+    async fn retire(&mut self) -> Option<Vec<Command>> {
+        let (decided, closing) = watch::channel(());
+        if !self
+            .registry
+            .begin_closing(&self.id, self.actor_id, closing)
+        {
+            return None;
+        }
+        // Senders that took the handle before the entry closed may still be sending: refuse
+        // new sends, and wait for those holding a place in the mailbox.
+        self.commands.close();
+        let mut late = Vec::new();
+        loop {
+            while let Ok(command) = self.commands.try_recv() {
+                late.push(command);
+            }
+            if self.commands.capacity() == self.commands.max_capacity() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if late.is_empty() {
+            self.registry.forget_closing(&self.id);
+            drop(decided);
+            return None;
+        }
+        let (sender, commands) = mpsc::channel(self.settings.mailbox.max(1));
+        self.commands = commands;
+        self.actor_id = self.registry.next_actor_id();
+        self.registry.reopen(
+            &self.id,
+            SessionHandle {
+                actor_id: self.actor_id,
+                commands: sender,
+            },
+        );
+        drop(decided);
+        Some(late)
+    }
+
+    /// Leaves the registry (if still there) and answers whatever is still queued.
     async fn stop(mut self, stop: Stop) {
         self.registry.forget_actor(&self.id, self.actor_id);
         self.commands.close();
         if self.subscribed {
             self.fanout.unwatch(&self.id);
         }
-        match stop {
-            Stop::Idle => {
-                let mut leftover = Vec::new();
-                while let Ok(command) = self.commands.try_recv() {
-                    leftover.push(command);
-                }
-                if leftover.is_empty() {
-                    return;
-                }
-                // Rare: commands raced the idle timeout. Serve them from a fresh load.
-                match self.store.load(&self.id).await {
-                    Ok(Some(session)) => {
-                        self.published_seq = session.meta.seq;
-                        let _ = self.process(SessionState::new(session), leftover).await;
-                    }
-                    Ok(None) => refuse_all(leftover, SessionError::NotFound),
-                    Err(err) => refuse_all(leftover, err.into()),
-                }
-            }
-            Stop::Gone => {
-                while let Ok(command) = self.commands.try_recv() {
-                    command.refuse(SessionError::NotFound);
-                }
-            }
+        let refusal = match stop {
+            // Nothing can be queued: the mailbox was empty when the actor left the registry.
+            Stop::Retired => return,
+            Stop::Gone => SessionError::NotFound,
             Stop::Failed(cause) => {
                 tracing::warn!(session = %self.id, %cause, "session actor stopped");
-                while let Ok(command) = self.commands.try_recv() {
-                    command.refuse(SessionError::Unavailable(cause.clone()));
-                }
+                SessionError::Unavailable(cause)
             }
+        };
+        while let Ok(command) = self.commands.try_recv() {
+            command.refuse(refusal.clone());
         }
     }
 }
@@ -403,10 +433,4 @@ fn fail_all(writes: Vec<PendingWrite>, err: SessionError, stop: Stop) -> Stop {
         let _ = write.reply.send(Err(err.clone()));
     }
     stop
-}
-
-fn refuse_all(commands: Vec<Command>, err: SessionError) {
-    for command in commands {
-        command.refuse(err.clone());
-    }
 }
