@@ -10,7 +10,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -20,49 +19,17 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::api::cors::OriginPolicy;
+use crate::auth::origin::OriginPolicy;
 use crate::auth::{self, Authenticator};
 use crate::config::{FirestoreArgs, ServeConfig, StoreKind};
 use crate::fanout::{Fanout, LocalFanout, RedisFanout};
 use crate::live::LiveSettings;
 use crate::session::Sessions;
+use crate::state::{AppState, Operations};
 use crate::store::SessionStore;
 use crate::store::firestore::FirestoreStore;
 use crate::store::sqlite::{SqliteOptions, SqliteStore};
 use crate::telemetry;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub sessions: Sessions,
-    pub auth: Arc<Authenticator>,
-    /// Which browser origins may call, and use the session cookie.
-    pub origins: Arc<OriginPolicy>,
-    pub live: Arc<LiveSettings>,
-    /// Cancelled when the server starts shutting down; sockets watch it.
-    pub shutdown: CancellationToken,
-    /// Every open socket, so shutdown can wait for them to close.
-    pub sockets: TaskTracker,
-    /// The link to the other instances (for readiness).
-    pub fanout: Arc<dyn Fanout>,
-    pub ops: Arc<Operations>,
-}
-
-/// The server's state as operators see it.
-pub struct Operations {
-    /// Set on SIGTERM: `/readyz` fails from then on.
-    draining: AtomicBool,
-    /// The metrics, when `/metrics` is on the main listener (not on `--metrics-addr`).
-    pub metrics_here: Option<PrometheusHandle>,
-    /// How long to drain before shutting down.
-    pub drain: Duration,
-}
-
-impl Operations {
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
-    }
-}
 
 /// A server ready to run: its store opened and its secret loaded.
 pub struct Server {
@@ -110,11 +77,10 @@ impl Server {
             ),
             None => None,
         };
-        let ops = Operations {
-            draining: AtomicBool::new(false),
-            metrics_here: metrics_listener.is_none().then(|| metrics.clone()),
-            drain: Duration::from_millis(config.ops.drain_ms),
-        };
+        let ops = Operations::new(
+            metrics_listener.is_none().then(|| metrics.clone()),
+            Duration::from_millis(config.ops.drain_ms),
+        );
         Ok(Self {
             state: AppState {
                 sessions: Sessions::new(store, config.actor_settings(), Arc::clone(&fanout)),
@@ -170,7 +136,7 @@ impl Server {
         let router = crate::api::router(self.state);
         let signal = async move {
             shutdown.await;
-            ops.draining.store(true, Ordering::Relaxed);
+            ops.start_draining();
             if !ops.drain.is_zero() {
                 tracing::info!(
                     drain_ms = ops.drain.as_millis() as u64,

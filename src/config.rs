@@ -326,30 +326,30 @@ pub struct TokenArgs {
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
     /// Largest request body, in bytes.
-    #[arg(long, env = "LIVECHAT_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "LIVECHAT_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
     pub max_body_bytes: usize,
 
     /// Longest prompt, in characters.
-    #[arg(long, env = "LIVECHAT_MAX_PROMPT_CHARS", default_value_t = 10_000)]
+    #[arg(long, env = "LIVECHAT_MAX_PROMPT_CHARS", default_value_t = Limits::default().max_prompt_chars)]
     pub max_prompt_chars: usize,
 
     /// Most images in one message.
-    #[arg(long, env = "LIVECHAT_MAX_IMAGES_PER_MESSAGE", default_value_t = 64)]
+    #[arg(long, env = "LIVECHAT_MAX_IMAGES_PER_MESSAGE", default_value_t = Limits::default().max_images_per_message)]
     pub max_images_per_message: usize,
 
     /// Longest URL or storage path, in characters.
-    #[arg(long, env = "LIVECHAT_MAX_URL_CHARS", default_value_t = 2_048)]
+    #[arg(long, env = "LIVECHAT_MAX_URL_CHARS", default_value_t = Limits::default().max_url_chars)]
     pub max_url_chars: usize,
 
     /// Longest id, model, style or frameSize, in characters.
-    #[arg(long, env = "LIVECHAT_MAX_FIELD_CHARS", default_value_t = 128)]
+    #[arg(long, env = "LIVECHAT_MAX_FIELD_CHARS", default_value_t = Limits::default().max_field_chars)]
     pub max_field_chars: usize,
 
     /// Most images in one session (then appends get 409 session_full).
     #[arg(
         long,
         env = "LIVECHAT_MAX_IMAGES_PER_SESSION",
-        default_value_t = 10_000
+        default_value_t = Limits::default().max_images_per_session
     )]
     pub max_images_per_session: u32,
 }

@@ -24,5 +24,6 @@ pub mod fanout;
 pub mod live;
 pub mod protocol;
 pub mod session;
+pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -1,5 +1,5 @@
-//! Extractors that turn what axum would reject in plain text into the error envelope: the JSON
-//! body, the query string, and the session id in the path.
+//! Extractors: the authenticated caller, and what axum would reject in plain text turned into
+//! the error envelope (the JSON body, the query string, the session id in the path).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -7,9 +7,10 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 
-use crate::app::AppState;
+use crate::auth::Via;
 use crate::error::ApiError;
 use crate::session::validation::InvalidInput;
+use crate::state::AppState;
 
 /// A request body that must be a JSON object. The `Content-Type` is not checked: the web
 /// client this API serves sends JSON as `text/plain`. An empty body reads as `{}`.
@@ -78,5 +79,28 @@ impl<S: Send + Sync> FromRequestParts<S> for DocId {
             return Err(ApiError::NotFound);
         }
         Ok(Self(id))
+    }
+}
+
+/// The authenticated caller of a REST route.
+pub struct AuthUser {
+    pub uid: String,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (identity, via) = state.auth.verify_request(&parts.headers).await?;
+        tracing::Span::current().record("uid", identity.uid.as_str());
+        if via == Via::Cookie && !state.origins.may_send_credentials(&parts.headers) {
+            return Err(ApiError::Forbidden(
+                "the session cookie is not accepted from this origin",
+            ));
+        }
+        Ok(AuthUser { uid: identity.uid })
     }
 }

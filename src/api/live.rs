@@ -17,10 +17,10 @@ use tracing::Instrument as _;
 
 use super::extract::{DocId, QueryPairs};
 use super::observe::RequestId;
-use crate::app::AppState;
 use crate::auth::{AuthError, Via};
 use crate::error::ApiError;
 use crate::live::{Socket, SocketContext, Start};
+use crate::state::AppState;
 
 /// Read buffer per socket: small, since commands are small and idle sockets are many.
 const READ_BUFFER_BYTES: usize = 512;

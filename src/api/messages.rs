@@ -4,12 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
 
-use super::extract::{DocId, JsonObject};
-use crate::app::AppState;
-use crate::auth::AuthUser;
+use super::extract::{AuthUser, DocId, JsonObject};
 use crate::error::ApiError;
 use crate::protocol::rest;
 use crate::session::validation::NewMessage;
+use crate::state::AppState;
 
 /// `POST /:id/messages`: answered after the commit, with the message's id, its images'
 /// orders and the session's `seq`. A retry answers what the original did.

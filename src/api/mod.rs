@@ -14,14 +14,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 const BASE: &str = "/api/live-chat-sessions";
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.sessions.limits().max_body_bytes;
-    let cors = state.origins.layer();
+    let cors = cors::layer(&state.origins);
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

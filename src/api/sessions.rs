@@ -4,12 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::extract::{DocId, JsonObject, QueryPairs};
-use crate::app::AppState;
-use crate::auth::AuthUser;
+use super::extract::{AuthUser, DocId, JsonObject, QueryPairs};
 use crate::error::ApiError;
 use crate::protocol::rest;
 use crate::session::validation::{InvalidInput, ListQuery, NewSession};
+use crate::state::AppState;
 
 /// `POST /`: 409 `conflict` (with the existing `sessionDocId`) if the user has this sessionId.
 pub async fn create(

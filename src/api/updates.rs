@@ -4,12 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
 
-use super::extract::{DocId, JsonObject};
-use crate::app::AppState;
-use crate::auth::AuthUser;
+use super::extract::{AuthUser, DocId, JsonObject};
 use crate::error::ApiError;
 use crate::protocol::rest;
 use crate::session::validation::{parse_completion, parse_update};
+use crate::state::AppState;
 
 /// `PATCH /:id/complete`: completing a completed session again (without a new `completedAt`)
 /// changes nothing.

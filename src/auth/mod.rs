@@ -19,10 +19,9 @@ pub mod firebase;
 pub mod hs256;
 pub mod jwks;
 pub mod keys;
+pub mod origin;
 mod token;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
 use crate::error::ApiError;
@@ -277,29 +276,6 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value.trim().trim_matches('"'))
         .filter(|value| !value.is_empty())
-}
-
-/// The authenticated caller of a REST route.
-pub struct AuthUser {
-    pub uid: String,
-}
-
-impl FromRequestParts<crate::app::AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &crate::app::AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let (identity, via) = state.auth.verify_request(&parts.headers).await?;
-        tracing::Span::current().record("uid", identity.uid.as_str());
-        if via == Via::Cookie && !state.origins.may_send_credentials(&parts.headers) {
-            return Err(ApiError::Forbidden(
-                "the session cookie is not accepted from this origin",
-            ));
-        }
-        Ok(AuthUser { uid: identity.uid })
-    }
 }
 
 #[cfg(test)]

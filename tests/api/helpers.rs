@@ -19,7 +19,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub secret: String,
-    pub server: livechat_sessions::app::AppState,
+    pub server: livechat_sessions::state::AppState,
     _data_dir: tempfile::TempDir,
 }
 
