@@ -57,6 +57,29 @@ pub struct Session {
     pub messages: Vec<Message>,
 }
 
+impl Session {
+    /// A session from its messages (in order, without images) and its images (in `order`, each
+    /// with its message's id), as stores keep them apart. An image whose message is not there
+    /// is left out.
+    pub fn assemble(
+        meta: SessionMeta,
+        mut messages: Vec<Message>,
+        images: impl IntoIterator<Item = (String, Image)>,
+    ) -> Self {
+        let index: std::collections::HashMap<String, usize> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
+        for (message_id, image) in images {
+            if let Some(&at) = index.get(&message_id) {
+                messages[at].images.push(image);
+            }
+        }
+        Self { meta, messages }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub id: String,

@@ -37,12 +37,7 @@ async fn fifty_concurrent_appends_get_orders_one_to_fifty_and_seq_fifty() {
     let session = app.session("u", &id).await;
     assert_eq!(session["seq"], 50);
     assert_eq!(session["totalImages"], 50);
-    let stored: Vec<u64> = session["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["order"].as_u64().unwrap())
-        .collect();
+    let stored = image_orders(&session);
     assert_eq!(stored, (1..=50).collect::<Vec<_>>());
     // Each image kept the order its append was answered with.
     for reply in &replies {
@@ -126,12 +121,7 @@ async fn concurrent_appends_to_many_sessions_keep_each_gap_free() {
     for id in &ids {
         let session = app.session("u", id).await;
         assert_eq!(session["seq"], 10);
-        let orders: Vec<u64> = session["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["order"].as_u64().unwrap())
-            .collect();
+        let orders = image_orders(&session);
         assert_eq!(orders, (1..=10).collect::<Vec<_>>());
     }
 }

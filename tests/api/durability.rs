@@ -123,18 +123,7 @@ async fn serve_help_lists_every_setting_with_its_variable() {
 #[tokio::test]
 async fn a_configured_limit_applies() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(
-        &[
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--max-prompt-chars",
-            "5",
-        ],
-        &[],
-    )
-    .await;
+    let server = ServerProcess::on_with(dir.path(), &["--max-prompt-chars", "5"], &[]).await;
     let user = ProcessUser::new(&server, &token_from_cli(dir.path(), "u").await);
     let id = user.create("s").await;
     let body = json!({ "prompt": "123456", "images": [] });

@@ -60,6 +60,13 @@ impl FirebaseApp {
         self.session_key.sign(&session_cookie_claims(PROJECT, uid))
     }
 
+    /// `GET /` (the caller's sessions) with this token.
+    pub async fn list_with(&self, token: &str) -> Reply {
+        self.app
+            .call_with_token(Method::GET, BASE, token, None)
+            .await
+    }
+
     /// Asserts that a request with this token is refused with 401 and changes nothing.
     pub async fn assert_refused(&self, token: &str) {
         let reply = self

@@ -16,36 +16,24 @@ use crate::live_client::{LiveClient, live_url};
 #[tokio::test]
 async fn a_newly_published_key_is_accepted_after_one_refetch() {
     let fb = firebase_app().await;
-    fb.app
-        .call_with_token(Method::GET, BASE, &fb.id_token("u"), None)
-        .await
-        .ok();
+    fb.list_with(&fb.id_token("u")).await.ok();
     let before = fb.id_keys.fetches();
     assert_eq!(before, 1, "the keys were fetched once, at start");
 
     let rotated = SigningKey::rsa("id-key-2");
     fb.id_keys.publish(&[&fb.key, &rotated]);
     let token = rotated.sign(&id_token_claims(PROJECT, "u"));
-    fb.app
-        .call_with_token(Method::GET, BASE, &token, None)
-        .await
-        .ok();
+    fb.list_with(&token).await.ok();
     assert_eq!(fb.id_keys.fetches(), before + 1, "exactly one refetch");
     // Known from now on: no further fetch.
-    fb.app
-        .call_with_token(Method::GET, BASE, &token, None)
-        .await
-        .ok();
+    fb.list_with(&token).await.ok();
     assert_eq!(fb.id_keys.fetches(), before + 1);
 }
 
 #[tokio::test]
 async fn forty_tokens_of_random_unknown_kids_cause_at_most_one_fetch() {
     let fb = firebase_app().await;
-    fb.app
-        .call_with_token(Method::GET, BASE, &fb.id_token("u"), None)
-        .await
-        .ok();
+    fb.list_with(&fb.id_token("u")).await.ok();
     let before = fb.id_keys.fetches();
     let tokens: Vec<String> = (0..40)
         .map(|_| {
@@ -65,8 +53,7 @@ async fn forty_tokens_of_random_unknown_kids_cause_at_most_one_fetch() {
     }
     // And one after another, later in the same 30 s.
     for token in &tokens[..5] {
-        fb.app
-            .call_with_token(Method::GET, BASE, token, None)
+        fb.list_with(token)
             .await
             .assert_error(401, "unauthenticated");
     }
@@ -78,26 +65,19 @@ async fn forty_tokens_of_random_unknown_kids_cause_at_most_one_fetch() {
 async fn tokens_of_known_keys_keep_working_while_the_key_server_is_down() {
     let fb = firebase_app().await;
     let token = fb.id_token("u");
-    fb.app
-        .call_with_token(Method::GET, BASE, &token, None)
-        .await
-        .ok();
+    fb.list_with(&token).await.ok();
     fb.id_keys.set_up(false);
     // An unknown kid makes the server try to fetch again, and fail.
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("rotated-away".into());
     let unknown = fb.key.sign_with(header, &id_token_claims(PROJECT, "u"));
     let fetches = fb.id_keys.fetches();
-    fb.app
-        .call_with_token(Method::GET, BASE, &unknown, None)
+    fb.list_with(&unknown)
         .await
         .assert_error(401, "unauthenticated");
     assert_eq!(fb.id_keys.fetches(), fetches + 1, "it did try");
     for _ in 0..3 {
-        fb.app
-            .call_with_token(Method::GET, BASE, &token, None)
-            .await
-            .ok();
+        fb.list_with(&token).await.ok();
     }
 }
 

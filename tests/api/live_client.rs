@@ -34,6 +34,21 @@ pub fn live_url(address: &str, id: &str, since: Option<u64>) -> String {
     url
 }
 
+/// The frames a socket resuming from `since` receives, up to and including `resumed`
+/// (presence left out).
+pub async fn replay(address: &str, id: &str, token: &str, since: u64) -> Vec<Value> {
+    let mut tab = LiveClient::connect(&live_url(address, id, Some(since)), Some(token)).await;
+    let mut frames = Vec::new();
+    loop {
+        let frame = tab.event().await;
+        let done = frame["type"] == "resumed";
+        frames.push(frame);
+        if done {
+            return frames;
+        }
+    }
+}
+
 impl TestApp {
     /// A tab of `uid` on session `id`, authenticated by header, having read its first frame
     /// (the snapshot, or the replay) into its buffer.

@@ -100,15 +100,9 @@ async fn metrics_count_requests_sockets_resumes_and_a_slow_consumer_close() {
     let key = SigningKey::rsa("k1");
     let keys = KeyServer::start(Published::X509Map, &[&key]).await;
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(
-        &[
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--ws-queue",
-            "8",
-        ],
+    let server = ServerProcess::on_with(
+        dir.path(),
+        &["--ws-queue", "8"],
         &[
             ("LIVECHAT_STORE", "sqlite"),
             ("LIVECHAT_FIREBASE_PROJECT", "demo-metrics"),
@@ -269,18 +263,7 @@ async fn metrics_can_have_an_address_of_their_own() {
         .unwrap()
         .port();
     let metrics_addr = format!("127.0.0.1:{port}");
-    let server = ServerProcess::start(
-        &[
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--metrics-addr",
-            &metrics_addr,
-        ],
-        &[],
-    )
-    .await;
+    let server = ServerProcess::on_with(dir.path(), &["--metrics-addr", &metrics_addr], &[]).await;
     let main = reqwest::get(format!("{}/metrics", server.address))
         .await
         .unwrap();
@@ -293,15 +276,9 @@ async fn metrics_can_have_an_address_of_their_own() {
 #[tokio::test]
 async fn json_logs_are_one_object_per_line_and_a_requests_lines_carry_its_id() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(
-        &[
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--log-format",
-            "json",
-        ],
+    let server = ServerProcess::on_with(
+        dir.path(),
+        &["--log-format", "json"],
         &[
             ("RUST_LOG", "livechat_sessions=debug"),
             ("LIVECHAT_STORE", "sqlite"),

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::live_client::{LiveClient, live_url};
+use crate::live_client::replay;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -27,20 +27,6 @@ fn copy_of_data() -> tempfile::TempDir {
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
     }
     dir
-}
-
-/// The frames a socket resuming from `sinceSeq=0` gets, up to `resumed` (presence left out).
-async fn replay(address: &str, id: &str, token: &str) -> Vec<Value> {
-    let mut tab = LiveClient::connect(&live_url(address, id, Some(0)), Some(token)).await;
-    let mut frames = Vec::new();
-    loop {
-        let frame = tab.event().await;
-        let done = frame["type"] == "resumed";
-        frames.push(frame);
-        if done {
-            return frames;
-        }
-    }
 }
 
 #[tokio::test]
@@ -63,7 +49,7 @@ async fn a_data_dir_of_schema_2_serves_the_same_sessions_and_replays_the_same_ev
             expected(&format!("session-{}.json", n + 1)),
             "session {id}"
         );
-        let frames = replay(&server.address, id, &token).await;
+        let frames = replay(&server.address, id, &token, 0).await;
         assert_eq!(
             Value::Array(frames),
             expected(&format!("replay-{}.json", n + 1)),
@@ -100,7 +86,7 @@ async fn a_data_dir_of_schema_2_serves_the_same_sessions_and_replays_the_same_ev
         .await
         .unwrap();
     assert_eq!(status, 200);
-    let frames = replay(&server.address, ids[0], &token).await;
+    let frames = replay(&server.address, ids[0], &token, 0).await;
     let before = expected("replay-1.json");
     let before = before.as_array().unwrap();
     assert_eq!(frames[..before.len() - 1], before[..before.len() - 1]);

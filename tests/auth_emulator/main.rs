@@ -4,8 +4,8 @@
 //! `demo-livechat`) and fails without it.
 
 // Shared with the behavioural suite; not every helper is used here.
-#[allow(dead_code)]
-#[path = "../api/helpers.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../api/helpers/mod.rs"]
 mod helpers;
 #[allow(dead_code)]
 #[path = "../api/live_client.rs"]

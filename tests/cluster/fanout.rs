@@ -27,16 +27,7 @@ fn seqs(events: &[Value]) -> Vec<u64> {
 #[tokio::test]
 async fn tabs_on_three_instances_see_one_identical_gap_free_history() {
     let mut cluster = Cluster::new(&redis_url());
-    let servers = vec![
-        cluster.start(0).await,
-        cluster.start(1).await,
-        cluster.start(2).await,
-    ];
-    let token = cluster.token("u");
-    let users: Vec<ProcessUser> = servers
-        .iter()
-        .map(|s| ProcessUser::new(s, &token))
-        .collect();
+    let (servers, token, users) = cluster.start_all(3, "u").await;
     let id = users[0].create("spread").await;
 
     let mut tabs = Vec::new();
@@ -83,12 +74,7 @@ async fn tabs_on_three_instances_see_one_identical_gap_free_history() {
     }
     let session = users[1].session(&id).await;
     assert_eq!(session["seq"], total as u64);
-    let orders: Vec<u64> = session["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["order"].as_u64().unwrap())
-        .collect();
+    let orders = image_orders(&session);
     assert_eq!(
         orders,
         (1..=total as u64).collect::<Vec<_>>(),
@@ -112,16 +98,7 @@ async fn tabs_on_three_instances_see_one_identical_gap_free_history() {
 #[tokio::test]
 async fn an_instance_killed_under_load_loses_no_acknowledged_write_and_its_tabs_resume_elsewhere() {
     let mut cluster = Cluster::new(&redis_url());
-    let servers = vec![
-        cluster.start(0).await,
-        cluster.start(1).await,
-        cluster.start(2).await,
-    ];
-    let token = cluster.token("u");
-    let users: Vec<ProcessUser> = servers
-        .iter()
-        .map(|s| ProcessUser::new(s, &token))
-        .collect();
+    let (servers, token, users) = cluster.start_all(3, "u").await;
     let id = users[0].create("crash").await;
     let mut tabs: Vec<LiveClient> = Vec::new();
     for server in &servers {

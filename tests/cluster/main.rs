@@ -5,7 +5,7 @@
 
 // Shared with the behavioural suite; not every helper is used here.
 #[allow(dead_code)]
-#[path = "../api/helpers.rs"]
+#[path = "../api/helpers/mod.rs"]
 mod helpers;
 #[allow(dead_code)]
 #[path = "../api/live_client.rs"]
@@ -68,6 +68,24 @@ impl Cluster {
             ],
         )
         .await
+    }
+
+    /// Instances 0..n, with a user of each for `uid`.
+    pub async fn start_all(
+        &mut self,
+        n: usize,
+        uid: &str,
+    ) -> (Vec<ServerProcess>, String, Vec<helpers::ProcessUser>) {
+        let mut servers = Vec::new();
+        for i in 0..n {
+            servers.push(self.start(i).await);
+        }
+        let token = self.token(uid);
+        let users = servers
+            .iter()
+            .map(|s| helpers::ProcessUser::new(s, &token))
+            .collect();
+        (servers, token, users)
     }
 
     pub fn log(&self, n: usize) -> String {

@@ -41,13 +41,9 @@ async fn redis_gauge(address: &str) -> Option<f64> {
 async fn readyz_names_redis_while_it_is_unreachable_and_recovers_when_it_is_back() {
     let mut redis = RedisServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(
-        &[
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
+    let server = ServerProcess::on_with(
+        dir.path(),
+        &[],
         &[
             ("LIVECHAT_STORE", "sqlite"),
             ("LIVECHAT_REDIS_URL", &redis.url()),

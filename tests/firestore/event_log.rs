@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::live_client::{LiveClient, live_url};
+use crate::live_client::replay;
 use crate::{emulator_host, firestore_app, new_project};
 
 /// An event document as the earlier release wrote it.
@@ -14,20 +14,6 @@ use crate::{emulator_host, firestore_app, new_project};
 struct FrameEventDoc {
     seq: i64,
     frame: String,
-}
-
-async fn replay(app: &TestApp, id: &str) -> Vec<Value> {
-    let mut tab =
-        LiveClient::connect(&live_url(&app.address, id, Some(0)), Some(&app.token("u"))).await;
-    let mut frames = Vec::new();
-    loop {
-        let frame = tab.event().await;
-        let done = frame["type"] == "resumed";
-        frames.push(frame);
-        if done {
-            return frames;
-        }
-    }
 }
 
 #[tokio::test]
@@ -50,7 +36,7 @@ async fn event_documents_holding_push_frames_still_replay() {
     )
     .await
     .ok();
-    let now = replay(&app, &id).await;
+    let now = replay(&app.address, &id, &app.token("u"), 0).await;
     assert_eq!(now.len(), 3, "{now:?}");
 
     // Rewrite the log as the earlier release had it: each event's push frame, as text.
@@ -89,14 +75,14 @@ async fn event_documents_holding_push_frames_still_replay() {
         .count();
     assert_eq!(old, 2, "two documents in the old form: {stored:?}");
     assert_eq!(
-        replay(&app, &id).await,
+        replay(&app.address, &id, &app.token("u"), 0).await,
         now,
         "the same replay from the old documents"
     );
     app.append("u", &id, json!({ "prompt": "after", "images": [] }))
         .await
         .ok();
-    let after = replay(&app, &id).await;
+    let after = replay(&app.address, &id, &app.token("u"), 0).await;
     assert_eq!(after[..2], now[..2]);
     assert_eq!(after[2]["type"], "message.added");
     assert_eq!(after[2]["seq"], 3);

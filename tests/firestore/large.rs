@@ -49,12 +49,7 @@ async fn a_session_of_3000_images_with_long_prompts_is_written_restored_and_list
         session["messages"][0]["prompt"].as_str().unwrap().len(),
         2_000
     );
-    let orders: Vec<u64> = session["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["order"].as_u64().unwrap())
-        .collect();
+    let orders = image_orders(&session);
     assert_eq!(orders, (1..=3_000).collect::<Vec<_>>());
     let last_order = last.ok()["orders"][29].as_u64().unwrap();
     assert_eq!(

@@ -5,7 +5,7 @@
 
 // Shared with the behavioural suite; not every helper is used here.
 #[allow(dead_code)]
-#[path = "../api/helpers.rs"]
+#[path = "../api/helpers/mod.rs"]
 mod helpers;
 
 #[allow(dead_code)]

@@ -77,6 +77,27 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// An emulator of the test's own and a server process on it (a project of its own), with
+/// `env` besides.
+async fn server_on_own_emulator(
+    env: &[(&str, &str)],
+) -> (Emulator, ServerProcess, u16, tempfile::TempDir) {
+    crate::emulator_host();
+    let port = free_port();
+    let emulator = Emulator::start(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = format!("127.0.0.1:{port}");
+    let project = new_project();
+    let mut all = vec![
+        ("LIVECHAT_STORE", "firestore"),
+        ("LIVECHAT_FIRESTORE_PROJECT", project.as_str()),
+        ("FIRESTORE_EMULATOR_HOST", host.as_str()),
+    ];
+    all.extend_from_slice(env);
+    let server = ServerProcess::on_with(dir.path(), &[], &all).await;
+    (emulator, server, port, dir)
+}
+
 /// Retries `append` until it is acknowledged; panics after `within`.
 async fn until_acknowledged(user: &ProcessUser, id: &str, url: &str, within: Duration) -> u64 {
     let deadline = Instant::now() + within;
@@ -91,27 +112,8 @@ async fn until_acknowledged(user: &ProcessUser, id: &str, url: &str, within: Dur
 
 #[tokio::test]
 async fn requests_get_503_within_their_deadline_while_the_database_is_away_then_recover() {
-    crate::emulator_host();
-    let port = free_port();
-    let emulator = Emulator::start(port).await;
-    let dir = tempfile::tempdir().unwrap();
-    let host = format!("127.0.0.1:{port}");
-    let project = new_project();
-    let server = ServerProcess::start(
-        &[
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[
-            ("LIVECHAT_STORE", "firestore"),
-            ("LIVECHAT_FIRESTORE_PROJECT", &project),
-            ("LIVECHAT_FIRESTORE_TIMEOUT_MS", "2000"),
-            ("FIRESTORE_EMULATOR_HOST", &host),
-        ],
-    )
-    .await;
+    let (emulator, server, port, dir) =
+        server_on_own_emulator(&[("LIVECHAT_FIRESTORE_TIMEOUT_MS", "2000")]).await;
     let user = ProcessUser::new(&server, &token_from_cli(dir.path(), "u").await);
     let id = user.create("s").await;
     assert_eq!(user.append(&id, "https://img/1").await, Some(1));
@@ -180,26 +182,7 @@ async fn requests_get_503_within_their_deadline_while_the_database_is_away_then_
 
 #[tokio::test]
 async fn readyz_names_the_store_while_the_database_is_paused_and_recovers() {
-    crate::emulator_host();
-    let port = free_port();
-    let emulator = Emulator::start(port).await;
-    let dir = tempfile::tempdir().unwrap();
-    let host = format!("127.0.0.1:{port}");
-    let project = new_project();
-    let server = ServerProcess::start(
-        &[
-            "--addr",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[
-            ("LIVECHAT_STORE", "firestore"),
-            ("LIVECHAT_FIRESTORE_PROJECT", &project),
-            ("FIRESTORE_EMULATOR_HOST", &host),
-        ],
-    )
-    .await;
+    let (emulator, server, _, _dir) = server_on_own_emulator(&[]).await;
     let readyz = || async {
         let response = reqwest::get(format!("{}/readyz", server.address))
             .await

@@ -2,7 +2,7 @@
 //! messages, images and lookups are written first (invisible until the switch, and
 //! idempotent), then the session document is replaced if it is still the version converted.
 
-use firestore::{FirestoreDb, FirestoreResult, FirestoreWritePrecondition};
+use firestore::{FirestoreDb, FirestoreResult};
 
 use super::docs::*;
 use super::limits::{self, Batches};
@@ -97,13 +97,7 @@ impl FirestoreStore {
                 session_id: session.meta.session_id.clone(),
                 session_doc_id: id.clone(),
             };
-            db.fluent()
-                .update()
-                .in_col(SESSION_KEYS)
-                .precondition(FirestoreWritePrecondition::Exists(false))
-                .document_id(&key_id)
-                .object(&key)
-                .add_to_transaction(&mut tx)?;
+            Self::add_session_key(db, &mut tx, &key_id, &key)?;
         }
         let mut meta = session.meta.clone();
         meta.seq = 0;

@@ -369,7 +369,7 @@ impl ImageDoc {
 
 /// Puts images (in `order`) into their messages (in position order).
 pub fn assemble(meta: SessionMeta, messages: Vec<MessageDoc>, images: Vec<ImageDoc>) -> Session {
-    let mut messages: Vec<Message> = messages
+    let messages = messages
         .into_iter()
         .map(|doc| Message {
             id: doc.message_id,
@@ -378,15 +378,9 @@ pub fn assemble(meta: SessionMeta, messages: Vec<MessageDoc>, images: Vec<ImageD
             images: Vec::new(),
         })
         .collect();
-    let index: std::collections::HashMap<String, usize> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.id.clone(), i))
-        .collect();
-    for doc in images {
-        if let Some(&at) = index.get(&doc.message_id) {
-            messages[at].images.push(doc.image());
-        }
-    }
-    Session { meta, messages }
+    let images = images.into_iter().map(|doc| {
+        let image = doc.image();
+        (doc.message_id, image)
+    });
+    Session::assemble(meta, messages, images)
 }

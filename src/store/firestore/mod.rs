@@ -96,25 +96,47 @@ impl FirestoreStore {
             return Ok(doc.legacy_session(id));
         }
         let parent = db.parent_path(SESSIONS, id)?;
-        let messages: Vec<MessageDoc> = db
-            .fluent()
-            .select()
-            .from(MESSAGES)
-            .parent(&parent)
-            .order(|o| o.fields([o.field("position").asc()]))
-            .obj()
-            .query()
-            .await?;
-        let images: Vec<ImageDoc> = db
-            .fluent()
-            .select()
-            .from(IMAGES)
-            .parent(&parent)
-            .order(|o| o.fields([o.field("order").asc()]))
-            .obj()
-            .query()
-            .await?;
+        let messages = Self::children(db, &parent, MESSAGES, "position").await?;
+        let images = Self::children(db, &parent, IMAGES, "order").await?;
         Ok(docs::assemble(doc.meta(id), messages, images))
+    }
+
+    /// Every document of the subcollection `collection` under `parent`, by `field` ascending.
+    async fn children<T>(
+        db: &FirestoreDb,
+        parent: &firestore::ParentPathBuilder,
+        collection: &str,
+        field: &'static str,
+    ) -> FirestoreResult<Vec<T>>
+    where
+        T: for<'de> serde::Deserialize<'de> + Send,
+    {
+        db.fluent()
+            .select()
+            .from(collection)
+            .parent(parent)
+            .order(move |o| o.fields([o.field(field).asc()]))
+            .obj()
+            .query()
+            .await
+    }
+
+    /// Creates the key that makes (uid, sessionId) unique, in `tx`, on the condition that it
+    /// does not exist yet.
+    fn add_session_key(
+        db: &FirestoreDb,
+        tx: &mut firestore::FirestoreTransaction<'_>,
+        key_id: &str,
+        key: &SessionKeyDoc,
+    ) -> FirestoreResult<()> {
+        db.fluent()
+            .update()
+            .in_col(SESSION_KEYS)
+            .precondition(FirestoreWritePrecondition::Exists(false))
+            .document_id(key_id)
+            .object(key)
+            .add_to_transaction(tx)?;
+        Ok(())
     }
 
     async fn load_session(db: &FirestoreDb, id: &str) -> FirestoreResult<Option<Session>> {
@@ -156,13 +178,7 @@ impl FirestoreStore {
                 session_doc_id: existing.clone().unwrap_or_else(|| meta.id.clone()),
             };
             let mut tx = db.begin_transaction().await?;
-            db.fluent()
-                .update()
-                .in_col(SESSION_KEYS)
-                .precondition(FirestoreWritePrecondition::Exists(false))
-                .document_id(&key_id)
-                .object(&key)
-                .add_to_transaction(&mut tx)?;
+            Self::add_session_key(db, &mut tx, &key_id, &key)?;
             if existing.is_none() {
                 db.fluent()
                     .update()

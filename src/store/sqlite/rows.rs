@@ -1,7 +1,5 @@
 //! The SQL of the SQLite store: statements and the mapping between rows and the model.
 
-use std::collections::HashMap;
-
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
@@ -107,7 +105,7 @@ pub(super) fn load_session(conn: &Connection, id: &str) -> Result<Option<Session
 }
 
 fn with_messages(conn: &Connection, meta: SessionMeta) -> Result<Session, StoreError> {
-    let mut messages: Vec<Message> = conn
+    let messages: Vec<Message> = conn
         .prepare_cached(
             "SELECT message_id, prompt, timestamp FROM messages WHERE doc_id = ?1 ORDER BY position",
         )
@@ -123,11 +121,6 @@ fn with_messages(conn: &Connection, meta: SessionMeta) -> Result<Session, StoreE
             .collect()
         })
         .map_err(unavailable)?;
-    let index: HashMap<String, usize> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.id.clone(), i))
-        .collect();
     let images: Vec<(String, Image)> = conn
         .prepare_cached(
             "SELECT message_id, image_id, url, storage_path, original_url, firebase_url, ord \
@@ -150,12 +143,7 @@ fn with_messages(conn: &Connection, meta: SessionMeta) -> Result<Session, StoreE
             .collect()
         })
         .map_err(unavailable)?;
-    for (message_id, image) in images {
-        if let Some(&i) = index.get(&message_id) {
-            messages[i].images.push(image);
-        }
-    }
-    Ok(Session { meta, messages })
+    Ok(Session::assemble(meta, messages, images))
 }
 
 pub(super) fn find_by_image_url(
