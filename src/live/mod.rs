@@ -3,7 +3,8 @@
 //! The protocol is described in `protocol/README.md`; its frames are built by
 //! [`crate::protocol`].
 //!
-//! - [`socket`]: the reader (authenticate, attach, relay) and how a socket ends;
+//! - [`socket`]: the reader (authenticate, attach) and how a socket ends; `relay`: an
+//!   attached socket's steady state;
 //! - [`writer`]: the writer task and its bounded queue;
 //! - [`frame`]: the frames both deal in, so that tests drive them through channels;
 //! - [`commands`]: the replies a socket owes; [`rate`]: its command rate.
@@ -13,6 +14,7 @@
 mod commands;
 pub mod frame;
 mod rate;
+mod relay;
 pub mod socket;
 #[cfg(test)]
 mod tests;

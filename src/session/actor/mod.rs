@@ -9,16 +9,16 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+mod commit;
 mod sync;
 
 use super::handle::{Command, SessionHandle};
 use super::registry::SessionRegistry;
 use super::room::Room;
 use super::state::{Op, Outcome, SessionState};
-use super::time::Timestamp;
 use super::{ActorSettings, AttachStart, Attachment, SessionError};
 use crate::fanout::{Fanout, Notice};
-use crate::store::{Commit, SessionStore, StoreError};
+use crate::store::SessionStore;
 
 /// Most commands in one group commit.
 const MAX_GROUP: usize = 256;
@@ -256,106 +256,6 @@ impl SessionActor {
         })
     }
 
-    /// Commits the group's writes, cut into as many commits as the store says it needs.
-    async fn commit_writes(
-        &mut self,
-        mut state: SessionState,
-        mut writes: Vec<PendingWrite>,
-    ) -> Result<SessionState, Stop> {
-        let ops: Vec<&Op> = writes.iter().map(|write| &write.op).collect();
-        let runs = self.store.split_group(&ops);
-        for run in runs {
-            let rest = writes.split_off(run.min(writes.len()));
-            let group = std::mem::replace(&mut writes, rest);
-            if !group.is_empty() {
-                state = self.commit_group(state, group).await?;
-            }
-        }
-        // What a store's cut left out still goes, as one more commit.
-        if !writes.is_empty() {
-            state = self.commit_group(state, writes).await?;
-        }
-        Ok(state)
-    }
-
-    async fn commit_group(
-        &mut self,
-        mut state: SessionState,
-        writes: Vec<PendingWrite>,
-    ) -> Result<SessionState, Stop> {
-        for attempt in 1..=MAX_COMMIT_ATTEMPTS {
-            let expected_seq = state.meta().seq;
-            let now = Timestamp::now();
-            let mut events = Vec::new();
-            let results: Vec<Result<Outcome, SessionError>> = writes
-                .iter()
-                .map(|write| {
-                    let (outcome, event) = state.apply(&write.op, now, &self.settings.limits)?;
-                    events.extend(event);
-                    Ok(outcome)
-                })
-                .collect();
-            if events.is_empty() {
-                answer(writes, results);
-                return Ok(state);
-            }
-            let commit = Commit::new(expected_seq, state.meta().clone(), events);
-            let started = Instant::now();
-            let committed = self.store.commit(&commit).await;
-            let metrics = crate::telemetry::metrics::metrics();
-            metrics.commit_duration.record(started.elapsed());
-            match &committed {
-                Ok(()) => metrics.commits_ok.increment(1),
-                Err(StoreError::SeqMismatch) => metrics.commits_conflict.increment(1),
-                Err(_) => metrics.commits_failed.increment(1),
-            }
-            match committed {
-                Ok(()) => {
-                    self.published(&commit);
-                    answer(writes, results);
-                    return Ok(state);
-                }
-                Err(StoreError::SeqMismatch) => {
-                    tracing::debug!(session = %self.id, attempt, "lost a seq race; reloading");
-                    // Writers that keep colliding (other instances write too) spread out.
-                    let ceiling = (5u64 << attempt.min(5)).min(200);
-                    let pause = rand::random_range(0..=ceiling);
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                    // Another writer committed first: show its events to this instance's
-                    // watchers, then apply the group again on top (the state held this
-                    // attempt's uncommitted changes; the reload discards them).
-                    state = match self.catch_up(state).await {
-                        Ok(fresh) => fresh,
-                        Err(stop) => {
-                            let err = match &stop {
-                                Stop::Gone => SessionError::NotFound,
-                                _ => SessionError::Unavailable("cannot reload the session".into()),
-                            };
-                            return Err(fail_all(writes, err, stop));
-                        }
-                    };
-                }
-                Err(StoreError::NotFound) => {
-                    return Err(fail_all(writes, SessionError::NotFound, Stop::Gone));
-                }
-                Err(err) => {
-                    tracing::warn!(session = %self.id, error = %err, "commit failed");
-                    let stop = Stop::Failed(err.to_string());
-                    // The state holds uncommitted changes: the actor stops and its successor
-                    // loads what the store really has.
-                    return Err(fail_all(writes, err.into(), stop));
-                }
-            }
-        }
-        // Still losing after every attempt: the writes fail (retryable), the session goes on
-        // from the state just reloaded.
-        tracing::warn!(session = %self.id, "gave up a commit after {MAX_COMMIT_ATTEMPTS} lost races");
-        for write in writes {
-            let _ = write.reply.send(Err(StoreError::SeqMismatch.into()));
-        }
-        Ok(state)
-    }
-
     /// After an idle timeout: leaves the registry, unless commands are on their way, which are
     /// returned (the actor then goes on, with a fresh mailbox). Atomic with the registry entry:
     /// while the actor decides, new commands wait at the entry rather than reach a mailbox on
@@ -420,17 +320,4 @@ impl SessionActor {
             command.refuse(refusal.clone());
         }
     }
-}
-
-fn answer(writes: Vec<PendingWrite>, results: Vec<Result<Outcome, SessionError>>) {
-    for (write, result) in writes.into_iter().zip(results) {
-        let _ = write.reply.send(result);
-    }
-}
-
-fn fail_all(writes: Vec<PendingWrite>, err: SessionError, stop: Stop) -> Stop {
-    for write in writes {
-        let _ = write.reply.send(Err(err.clone()));
-    }
-    stop
 }

@@ -4,9 +4,10 @@
 
 use firestore::{FirestoreDb, FirestoreResult};
 
+use super::FirestoreStore;
 use super::docs::*;
 use super::limits::{self, Batches};
-use super::{FirestoreStore, is_conflict, lookup_entry, unchanged_since};
+use super::write::{is_conflict, lookup_entry, unchanged_since};
 use crate::session::model::Session;
 use crate::store::StoreError;
 

@@ -11,24 +11,19 @@ mod delete;
 mod docs;
 mod limits;
 pub mod migrate;
+mod read;
+mod write;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use firestore::errors::FirestoreError;
 use firestore::gcloud_sdk::google::firestore::v1::Document;
-use firestore::{
-    FirestoreDb, FirestoreDbOptions, FirestoreQueryCursor, FirestoreReference, FirestoreResult,
-    FirestoreWritePrecondition,
-};
-use futures::StreamExt as _;
+use firestore::{FirestoreDb, FirestoreDbOptions, FirestoreResult};
 
-use super::{Commit, EVENT_LOG_LENGTH, Page, SessionStore, StoreError};
+use super::{Commit, Page, SessionStore, StoreError};
 use crate::session::model::{Session, SessionEvent, SessionMeta};
 use crate::session::state::Op;
-use crate::session::validation::{ListPosition, ListQuery};
-use docs::*;
+use crate::session::validation::ListQuery;
 
 pub struct FirestoreStore {
     db: FirestoreDb,
@@ -36,7 +31,7 @@ pub struct FirestoreStore {
     deadline: Duration,
 }
 
-enum Written<T> {
+pub(super) enum Written<T> {
     Done(T),
     Missing,
     SeqMismatch,
@@ -57,7 +52,7 @@ impl FirestoreStore {
     }
 
     /// Runs `call` under the deadline, mapping every failure to `Unavailable`.
-    async fn within<T>(
+    pub(super) async fn within<T>(
         &self,
         what: &str,
         call: impl std::future::Future<Output = FirestoreResult<T>>,
@@ -72,395 +67,9 @@ impl FirestoreStore {
         }
     }
 
-    fn doc_id(doc: &Document) -> String {
+    pub(super) fn doc_id(doc: &Document) -> String {
         doc.name.rsplit('/').next().unwrap_or_default().to_owned()
     }
-
-    async fn session_doc(db: &FirestoreDb, id: &str) -> FirestoreResult<Option<SessionDoc>> {
-        db.fluent().select().by_id_in(SESSIONS).obj().one(id).await
-    }
-
-    async fn session_key(db: &FirestoreDb, key_id: &str) -> FirestoreResult<Option<SessionKeyDoc>> {
-        db.fluent()
-            .select()
-            .by_id_in(SESSION_KEYS)
-            .obj()
-            .one(key_id)
-            .await
-    }
-
-    /// The whole session behind `doc`: its subcollections, or its inline arrays if it is still
-    /// in the original shape.
-    async fn assemble(db: &FirestoreDb, id: &str, doc: SessionDoc) -> FirestoreResult<Session> {
-        if doc.is_legacy() {
-            return Ok(doc.legacy_session(id));
-        }
-        let parent = db.parent_path(SESSIONS, id)?;
-        let messages = Self::children(db, &parent, MESSAGES, "position").await?;
-        let images = Self::children(db, &parent, IMAGES, "order").await?;
-        Ok(docs::assemble(doc.meta(id), messages, images))
-    }
-
-    /// Every document of the subcollection `collection` under `parent`, by `field` ascending.
-    async fn children<T>(
-        db: &FirestoreDb,
-        parent: &firestore::ParentPathBuilder,
-        collection: &str,
-        field: &'static str,
-    ) -> FirestoreResult<Vec<T>>
-    where
-        T: for<'de> serde::Deserialize<'de> + Send,
-    {
-        db.fluent()
-            .select()
-            .from(collection)
-            .parent(parent)
-            .order(move |o| o.fields([o.field(field).asc()]))
-            .obj()
-            .query()
-            .await
-    }
-
-    /// Creates the key that makes (uid, sessionId) unique, in `tx`, on the condition that it
-    /// does not exist yet.
-    fn add_session_key(
-        db: &FirestoreDb,
-        tx: &mut firestore::FirestoreTransaction<'_>,
-        key_id: &str,
-        key: &SessionKeyDoc,
-    ) -> FirestoreResult<()> {
-        db.fluent()
-            .update()
-            .in_col(SESSION_KEYS)
-            .precondition(FirestoreWritePrecondition::Exists(false))
-            .document_id(key_id)
-            .object(key)
-            .add_to_transaction(tx)?;
-        Ok(())
-    }
-
-    async fn load_session(db: &FirestoreDb, id: &str) -> FirestoreResult<Option<Session>> {
-        match Self::session_doc(db, id).await? {
-            Some(doc) => Ok(Some(Self::assemble(db, id, doc).await?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Creates the session unless the user has its `sessionId` (by key, or an original-shape
-    /// session found by query); returns the existing id then. The key and the session are
-    /// created together only if the key does not exist yet, so concurrent creates yield one.
-    async fn insert(&self, meta: &SessionMeta) -> FirestoreResult<Option<String>> {
-        let db = &self.db;
-        let key_id = session_key_id(&meta.uid, &meta.session_id);
-        for _ in 0..3 {
-            let key = Self::session_key(db, &key_id).await?;
-            if let Some(key) = key {
-                return Ok(Some(key.session_doc_id));
-            }
-            let (uid, session_id) = (meta.uid.clone(), meta.session_id.clone());
-            let original: Vec<Document> = db
-                .fluent()
-                .select()
-                .from(SESSIONS)
-                .filter(move |q| {
-                    q.for_all([
-                        q.field("uid").eq(uid.clone()),
-                        q.field("sessionId").eq(session_id.clone()),
-                    ])
-                })
-                .limit(1)
-                .query()
-                .await?;
-            let existing = original.first().map(Self::doc_id);
-            let key = SessionKeyDoc {
-                uid: meta.uid.clone(),
-                session_id: meta.session_id.clone(),
-                session_doc_id: existing.clone().unwrap_or_else(|| meta.id.clone()),
-            };
-            let mut tx = db.begin_transaction().await?;
-            Self::add_session_key(db, &mut tx, &key_id, &key)?;
-            if existing.is_none() {
-                db.fluent()
-                    .update()
-                    .in_col(SESSIONS)
-                    .precondition(FirestoreWritePrecondition::Exists(false))
-                    .document_id(&meta.id)
-                    .object(&SessionDoc::from_meta(meta, 0))
-                    .add_to_transaction(&mut tx)?;
-            }
-            match tx.commit().await {
-                Ok(_) => return Ok(existing),
-                // Another create of the same pair won: read its key.
-                Err(err) if is_conflict(&err) => continue,
-                Err(err) => return Err(err),
-            }
-        }
-        let key = Self::session_key(db, &key_id).await?;
-        Ok(key.map(|k| k.session_doc_id))
-    }
-
-    /// The compare-and-set: reads the session (no lock), checks its `seq`, then commits every
-    /// write at once on the condition that the session document is still the one read. A
-    /// writer that crashes holds nothing, so it cannot block the session for others.
-    async fn commit_once(&self, commit: &Commit) -> FirestoreResult<Written<()>> {
-        let db = &self.db;
-        let id = &commit.meta.id;
-        let Some(doc) = db.fluent().select().by_id_in(SESSIONS).one(id).await? else {
-            return Ok(Written::Missing);
-        };
-        let current: SessionDoc = FirestoreDb::deserialize_doc_to(&doc)?;
-        if current.is_legacy() {
-            return Ok(Written::Legacy);
-        }
-        if current.seq.max(0) as u64 != commit.expected_seq {
-            return Ok(Written::SeqMismatch);
-        }
-        let parent = db.parent_path(SESSIONS, id)?;
-        let mut tx = db.begin_transaction().await?;
-        let mut message_count = current.message_count.max(0) as usize;
-        let mut lookups = BTreeSet::new();
-        for event in &commit.events {
-            let images = match event {
-                SessionEvent::MessageAdded { message, .. } => {
-                    message_count += 1;
-                    db.fluent()
-                        .update()
-                        .in_col(MESSAGES)
-                        .document_id(numbered_id(message_count as u64))
-                        .parent(&parent)
-                        .object(&MessageDoc::new(message_count, message))
-                        .add_to_transaction(&mut tx)?;
-                    message
-                        .images
-                        .iter()
-                        .map(|i| (message.id.as_str(), i))
-                        .collect()
-                }
-                SessionEvent::ImageAdded {
-                    message_id, image, ..
-                } => vec![(message_id.as_str(), image)],
-                SessionEvent::SessionUpdated { .. } => Vec::new(),
-            };
-            for (message_id, image) in images {
-                db.fluent()
-                    .update()
-                    .in_col(IMAGES)
-                    .document_id(numbered_id(u64::from(image.order)))
-                    .parent(&parent)
-                    .object(&ImageDoc::new(message_id, image))
-                    .add_to_transaction(&mut tx)?;
-                lookups.extend(image.lookup_urls().map(str::to_owned));
-            }
-            let seq = event.seq();
-            db.fluent()
-                .update()
-                .in_col(EVENTS)
-                .document_id(numbered_id(seq))
-                .parent(&parent)
-                .object(&EventDoc::new(event))
-                .add_to_transaction(&mut tx)?;
-            if seq > EVENT_LOG_LENGTH {
-                db.fluent()
-                    .delete()
-                    .from(EVENTS)
-                    .parent(&parent)
-                    .document_id(numbered_id(seq - EVENT_LOG_LENGTH))
-                    .add_to_transaction(&mut tx)?;
-            }
-        }
-        for url in lookups {
-            add_lookup(db, &mut tx, &commit.meta.uid, &url, id)?;
-        }
-        db.fluent()
-            .update()
-            .in_col(SESSIONS)
-            .precondition(unchanged_since(&doc))
-            .document_id(id)
-            .object(&SessionDoc::from_meta(&commit.meta, message_count))
-            .add_to_transaction(&mut tx)?;
-        match tx.commit().await {
-            Ok(_) => Ok(Written::Done(())),
-            Err(err) if is_conflict(&err) => Ok(Written::SeqMismatch),
-            Err(err) => Err(err),
-        }
-    }
-
-    /// The user's sessions holding `url`: from its lookup document, plus any session still in
-    /// the original shape (found by its `imageUrls`).
-    async fn sessions_with_url(
-        &self,
-        uid: &str,
-        url: &str,
-    ) -> FirestoreResult<Vec<(String, SessionDoc)>> {
-        let db = &self.db;
-        let lookup: Option<LookupDoc> = db
-            .fluent()
-            .select()
-            .by_id_in(IMAGE_LOOKUPS)
-            .obj()
-            .one(lookup_id(uid, url))
-            .await?;
-        let mut found = Vec::new();
-        if let Some(lookup) = lookup {
-            let ids: Vec<String> = lookup.sessions.into_keys().collect();
-            let mut docs = db
-                .fluent()
-                .select()
-                .by_id_in(SESSIONS)
-                .obj::<SessionDoc>()
-                .batch(ids)
-                .await?;
-            while let Some(item) = docs.next().await {
-                let (id, doc) = item;
-                if let Some(doc) = doc.filter(|d| d.uid == uid) {
-                    found.push((id, doc));
-                }
-            }
-        }
-        let (uid, url) = (uid.to_owned(), url.to_owned());
-        let original: Vec<Document> = db
-            .fluent()
-            .select()
-            .from(SESSIONS)
-            .filter(move |q| {
-                q.for_all([
-                    q.field("uid").eq(uid.clone()),
-                    q.field("imageUrls").array_contains(url.clone()),
-                ])
-            })
-            .order(|o| o.fields([o.field("updatedAt").desc()]))
-            .limit(1)
-            .query()
-            .await?;
-        for doc in original {
-            let session: SessionDoc = FirestoreDb::deserialize_doc_to(&doc)?;
-            if session.is_legacy() {
-                found.push((Self::doc_id(&doc), session));
-            }
-        }
-        Ok(found)
-    }
-
-    async fn list_page(&self, uid: &str, query: &ListQuery) -> FirestoreResult<Page> {
-        let db = &self.db;
-        let (uid_value, status) = (uid.to_owned(), query.status.map(|s| s.as_str().to_owned()));
-        let mut select = db
-            .fluent()
-            .select()
-            .from(SESSIONS)
-            .filter(move |q| {
-                q.for_all([
-                    q.field("uid").eq(uid_value.clone()),
-                    status.clone().and_then(|s| q.field("status").eq(s)),
-                ])
-            })
-            .order(|o| o.fields([o.field("updatedAt").desc(), o.field("__name__").desc()]))
-            .limit(query.limit as u32 + 1);
-        if let Some(after) = &query.after {
-            let name = format!("{}/{SESSIONS}/{}", db.get_documents_path(), after.id);
-            select = select.start_at(FirestoreQueryCursor::AfterValue(vec![
-                to_firestore(after.updated_at).into(),
-                FirestoreReference(name).into(),
-            ]));
-        }
-        let mut docs = select.query().await?;
-        let next = if docs.len() > query.limit {
-            docs.truncate(query.limit);
-            docs.last().map(|doc| {
-                let session: Option<SessionDoc> = FirestoreDb::deserialize_doc_to(doc).ok();
-                ListPosition {
-                    updated_at: session
-                        .map(|s| s.meta("").updated_at)
-                        .unwrap_or(crate::session::time::Timestamp::from_millis(0)),
-                    id: Self::doc_id(doc),
-                }
-            })
-        } else {
-            None
-        };
-        let mut sessions = Vec::with_capacity(docs.len());
-        for doc in &docs {
-            let session: SessionDoc = FirestoreDb::deserialize_doc_to(doc)?;
-            sessions.push(Self::assemble(db, &Self::doc_id(doc), session).await?);
-        }
-        Ok(Page { sessions, next })
-    }
-
-    async fn events_after(
-        &self,
-        id: &str,
-        after_seq: u64,
-    ) -> FirestoreResult<Option<(u64, Vec<EventDoc>)>> {
-        let db = &self.db;
-        let Some(doc) = Self::session_doc(db, id).await? else {
-            return Ok(None);
-        };
-        let parent = db.parent_path(SESSIONS, id)?;
-        let events: Vec<EventDoc> = db
-            .fluent()
-            .select()
-            .from(EVENTS)
-            .parent(&parent)
-            .filter(move |q| q.for_all([q.field("seq").greater_than(after_seq as i64)]))
-            .order(|o| o.fields([o.field("seq").asc()]))
-            .obj()
-            .query()
-            .await?;
-        Ok(Some((doc.seq.max(0) as u64, events)))
-    }
-}
-
-/// A write condition: the document is still the version read.
-fn unchanged_since(doc: &Document) -> FirestoreWritePrecondition {
-    match &doc.update_time {
-        Some(time) => FirestoreWritePrecondition::UpdateTime(
-            firestore::FirestoreInstant::new(time.seconds, time.nanos).unwrap_or_default(),
-        ),
-        None => FirestoreWritePrecondition::Exists(true),
-    }
-}
-
-/// A write refused because its condition no longer held (someone else wrote first).
-fn is_conflict(err: &FirestoreError) -> bool {
-    match err {
-        FirestoreError::DataConflictError(_) | FirestoreError::DataNotFoundError(_) => true,
-        FirestoreError::DatabaseError(db) => db.public.code == "FailedPrecondition",
-        _ => false,
-    }
-}
-
-fn add_lookup(
-    db: &FirestoreDb,
-    tx: &mut firestore::FirestoreTransaction<'_>,
-    uid: &str,
-    url: &str,
-    id: &str,
-) -> FirestoreResult<()> {
-    let (lookup, fields) = lookup_entry(uid, url, id);
-    db.fluent()
-        .update()
-        .fields(fields)
-        .in_col(IMAGE_LOOKUPS)
-        .document_id(lookup_id(uid, url))
-        .object(&lookup)
-        .add_to_transaction(tx)?;
-    Ok(())
-}
-
-/// The lookup document saying session `id` of `uid` holds `url`, and the fields to write: only
-/// that session's entry in `sessions`, so the entries of the user's other sessions stay.
-fn lookup_entry(uid: &str, url: &str, id: &str) -> (LookupDoc, [String; 3]) {
-    let lookup = LookupDoc {
-        uid: uid.to_owned(),
-        url: url.to_owned(),
-        sessions: [(id.to_owned(), true)].into(),
-    };
-    let fields = [
-        "uid".to_owned(),
-        "url".to_owned(),
-        format!("sessions.`{id}`"),
-    ];
-    (lookup, fields)
 }
 
 #[async_trait]
@@ -582,7 +191,7 @@ mod tests {
             .unwrap()
             .iter()
             .map(|index| {
-                assert_eq!(index["collectionGroup"], super::SESSIONS);
+                assert_eq!(index["collectionGroup"], super::docs::SESSIONS);
                 index["fields"]
                     .as_array()
                     .unwrap()

@@ -2,13 +2,14 @@
 //! these functions; what they return is valid by construction, so the actor and the store never
 //! re-check. Each error names the offending field (`images[2].url`).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::model::{FieldChanges, Status};
 use super::time::Timestamp;
+
+mod list;
+
+pub use list::{ListPosition, ListQuery};
 
 /// Input limits; each is configurable (see `serve --help`).
 #[derive(Debug, Clone)]
@@ -220,91 +221,6 @@ pub fn parse_completion(body: &Map<String, Value>) -> Parsed<Option<Timestamp>> 
     Fields::new(body, "").optional_timestamp("completedAt")
 }
 
-/// A parsed `GET /` query.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ListQuery {
-    pub limit: usize,
-    pub status: Option<Status>,
-    /// Continue strictly after this position in (`updatedAt` desc, id desc) order.
-    pub after: Option<ListPosition>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListPosition {
-    pub updated_at: Timestamp,
-    pub id: String,
-}
-
-impl ListQuery {
-    pub const DEFAULT_LIMIT: usize = 20;
-    pub const MAX_LIMIT: usize = 100;
-
-    /// Parses the query pairs of `GET /` for the caller `uid` (a cursor is only valid for the
-    /// user it was issued to).
-    pub fn parse(pairs: &[(String, String)], uid: &str) -> Parsed<Self> {
-        let mut query = Self {
-            limit: Self::DEFAULT_LIMIT,
-            status: None,
-            after: None,
-        };
-        for (key, value) in pairs {
-            match key.as_str() {
-                "limit" => {
-                    query.limit = value
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=Self::MAX_LIMIT).contains(n))
-                        .ok_or_else(|| {
-                            InvalidInput::new("limit", "limit must be an integer from 1 to 100")
-                        })?;
-                }
-                "status" => {
-                    query.status = Some(Status::parse(value).ok_or_else(|| {
-                        InvalidInput::new(
-                            "status",
-                            "status must be one of active, completed, failed",
-                        )
-                    })?);
-                }
-                "cursor" => {
-                    query.after = Some(ListPosition::decode(value, uid).ok_or_else(|| {
-                        InvalidInput::new("cursor", "cursor is not valid for this listing")
-                    })?);
-                }
-                _ => {}
-            }
-        }
-        Ok(query)
-    }
-}
-
-impl ListPosition {
-    /// An opaque cursor: the position plus a tag of the user it belongs to.
-    pub fn encode(&self, uid: &str) -> String {
-        let text = format!("{}.{}.{}", user_tag(uid), self.updated_at.millis(), self.id);
-        URL_SAFE_NO_PAD.encode(text)
-    }
-
-    fn decode(cursor: &str, uid: &str) -> Option<Self> {
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-        let text = String::from_utf8(bytes).ok()?;
-        let mut parts = text.splitn(3, '.');
-        let (tag, millis, id) = (parts.next()?, parts.next()?, parts.next()?);
-        if tag != user_tag(uid) || id.is_empty() {
-            return None;
-        }
-        Some(Self {
-            updated_at: Timestamp::from_millis(millis.parse().ok()?),
-            id: id.to_owned(),
-        })
-    }
-}
-
-fn user_tag(uid: &str) -> String {
-    let digest = Sha256::digest(uid.as_bytes());
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Typed reads of one JSON object's fields, naming each field in errors.
 struct Fields<'a> {
     obj: &'a Map<String, Value>,
@@ -423,18 +339,6 @@ mod tests {
         let body = obj(json!({"prompt": "p", "images": [{"url": "https://a/1"}, {"url": 3}]}));
         let err = NewMessage::parse(&body, &Limits::default()).unwrap_err();
         assert_eq!(err.field, "images[1].url");
-    }
-
-    #[test]
-    fn cursor_round_trips_for_its_user_only() {
-        let position = ListPosition {
-            updated_at: Timestamp::from_millis(1_736_935_200_000),
-            id: "abc".into(),
-        };
-        let cursor = position.encode("alice");
-        assert_eq!(ListPosition::decode(&cursor, "alice"), Some(position));
-        assert_eq!(ListPosition::decode(&cursor, "bob"), None);
-        assert_eq!(ListPosition::decode("not-a-cursor", "alice"), None);
     }
 
     #[test]

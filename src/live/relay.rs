@@ -1,0 +1,293 @@
+//! An attached socket's steady state: the session's pushes out, commands in, pings, and the
+//! token's expiry, until one of them ends the socket.
+
+use std::time::Duration;
+
+use futures::{Stream, StreamExt as _};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use super::LiveSettings;
+use super::commands::{PendingReply, Replies};
+use super::frame::{Frame, ReadError};
+use super::rate::TokenBucket;
+use super::socket::{End, Out, Socket, close};
+use super::writer::Outbound;
+use crate::auth::{AuthError, Identity};
+use crate::protocol::command::{Command, CommandKind};
+use crate::protocol::reply::{self, ReplyError};
+use crate::protocol::{ErrorCode, close as codes, push};
+use crate::session::{AttachStart, Attachment, Push, PushKind};
+use crate::telemetry::metrics::{self as telemetry, metrics};
+
+/// Consecutive frames that are not commands before the socket is closed with 4009.
+const MAX_MALFORMED_IN_A_ROW: u32 = 5;
+
+/// The steady state of an attached socket.
+pub(super) struct Relay<'s, 'w> {
+    socket: &'s Socket,
+    settings: &'s LiveSettings,
+    identity: Identity,
+    out: &'s Out<'w>,
+    /// The `seq` of the last event sent.
+    last_seq: u64,
+    replies: Replies,
+    bucket: TokenBucket,
+    malformed_in_a_row: u32,
+    last_heard: Instant,
+}
+
+impl<'s, 'w> Relay<'s, 'w> {
+    pub(super) fn new(socket: &'s Socket, identity: Identity, out: &'s Out<'w>) -> Self {
+        let settings: &LiveSettings = socket.settings();
+        Self {
+            socket,
+            settings,
+            identity,
+            out,
+            last_seq: 0,
+            replies: Replies::default(),
+            bucket: TokenBucket::new(settings.rate_per_sec, settings.burst, Instant::now()),
+            malformed_in_a_row: 0,
+            last_heard: Instant::now(),
+        }
+    }
+
+    pub(super) async fn run<S>(
+        mut self,
+        stream: &mut S,
+        attachment: Attachment,
+        resuming: bool,
+    ) -> End
+    where
+        S: Stream<Item = Result<Frame, ReadError>> + Unpin,
+    {
+        let Attachment {
+            start,
+            seq,
+            mut pushes,
+            watcher: _watcher,
+        } = attachment;
+        if let Err(end) = self.begin(start, seq, resuming) {
+            return end;
+        }
+        let mut ping = tokio::time::interval_at(
+            Instant::now() + self.settings.ping_interval,
+            self.settings.ping_interval,
+        );
+        let mut expiry = Box::pin(expiry_sleep(self.identity.expires_at));
+        let shutdown = self.socket.ctx().shutdown.clone();
+        loop {
+            let step = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => {
+                    Box::pin(self.replies.finish(self.out, self.settings.shutdown_grace)).await;
+                    return close(codes::SHUTTING_DOWN, "server shutting down; reconnect");
+                }
+                push = pushes.recv() => match push {
+                    Ok(push) => self.on_push(&push),
+                    Err(RecvError::Lagged(_)) => Box::pin(self.catch_up()).await,
+                    Err(RecvError::Closed) => {
+                        Err(close(codes::RELOAD, "session reloaded; reconnect with sinceSeq"))
+                    }
+                },
+                Some(reply) = self.replies.next(), if !self.replies.is_empty() => self.out.own(reply),
+                frame = stream.next() => {
+                    let expires_at = self.identity.expires_at;
+                    let step = self.on_frame(frame).await;
+                    if self.identity.expires_at != expires_at {
+                        expiry = Box::pin(expiry_sleep(self.identity.expires_at));
+                    }
+                    step
+                }
+                _ = ping.tick() => self.on_ping_tick(),
+                () = &mut expiry => Err(close(codes::UNAUTHENTICATED, "token expired")),
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// The snapshot, or the replay of the missed events followed by `resumed`.
+    fn begin(&mut self, start: AttachStart, seq: u64, resuming: bool) -> Result<(), End> {
+        self.last_seq = seq;
+        match start {
+            AttachStart::Snapshot(session) => {
+                if resuming {
+                    metrics().resumes_snapshot.increment(1);
+                }
+                self.out.own(push::snapshot(seq, &session))
+            }
+            AttachStart::Replay(events) => {
+                metrics().resumes_replayed.increment(1);
+                metrics().events_delivered.increment(events.len() as u64);
+                for event in &events {
+                    self.out.own(push::event(event))?;
+                }
+                self.out.own(push::resumed(seq))
+            }
+        }
+    }
+
+    fn on_push(&mut self, push: &Push) -> Result<(), End> {
+        if let Some(seq) = push.seq() {
+            if seq <= self.last_seq {
+                return Ok(());
+            }
+            if seq != self.last_seq + 1 {
+                tracing::error!(last_seq = self.last_seq, seq, "gap in pushes");
+                return Err(close(
+                    codes::RELOAD,
+                    "missed events; reconnect with sinceSeq",
+                ));
+            }
+            self.last_seq = seq;
+            let metrics = metrics();
+            metrics.events_delivered.increment(1);
+            metrics.broadcast_duration.record(push.at.elapsed());
+        }
+        self.out.shared(push.encoded(push::push))?;
+        if matches!(push.kind, PushKind::Deleted { .. }) {
+            return Err(close(codes::NOT_FOUND, "session deleted"));
+        }
+        Ok(())
+    }
+
+    /// The room's ring moved past this socket (its task was busy or not scheduled while a
+    /// burst went out): the events it missed come from the store's event log instead, and the
+    /// pushes it already holds are skipped up to there.
+    async fn catch_up(&mut self) -> Result<(), End> {
+        metrics().catch_ups.increment(1);
+        let sessions = &self.socket.ctx().sessions;
+        match sessions.events_since(self.socket.id(), self.last_seq).await {
+            Ok(Some(events)) => {
+                metrics().events_delivered.increment(events.len() as u64);
+                for event in &events {
+                    self.out.own(push::event(event))?;
+                    self.last_seq = event.seq();
+                }
+                Ok(())
+            }
+            Ok(None) => Err(close(
+                codes::RELOAD,
+                "missed events; reconnect with sinceSeq",
+            )),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot catch a socket up");
+                Err(close(codes::RELOAD, "session unavailable; reconnect"))
+            }
+        }
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<Frame, ReadError>>) -> Result<(), End> {
+        self.last_heard = Instant::now();
+        let text = match frame {
+            Some(Ok(Frame::Text(text))) => text,
+            Some(Ok(Frame::Binary)) => {
+                let refusal = ReplyError::new(
+                    ErrorCode::InvalidFrame,
+                    "binary frames are not commands; send JSON text",
+                );
+                return self.refuse(reply::error(None, &refusal));
+            }
+            Some(Ok(Frame::Ping | Frame::Pong)) => return Ok(()),
+            Some(Ok(Frame::Close(_))) | None => return Err(End::Gone),
+            Some(Err(ReadError::TooBig)) => return Err(close(codes::TOO_BIG, "frame too large")),
+            Some(Err(ReadError::Broken)) => return Err(End::Gone),
+        };
+        let command = match Command::parse(&text, self.socket.ctx().sessions.limits()) {
+            Ok(command) => command,
+            Err(refusal) if refusal.is_malformed() => return self.refuse(refusal.reply()),
+            Err(refusal) => {
+                self.malformed_in_a_row = 0;
+                return self.out.own(refusal.reply());
+            }
+        };
+        self.malformed_in_a_row = 0;
+        telemetry::socket_command(command.kind.label());
+        if !self.bucket.try_take(Instant::now()) {
+            let limited = ReplyError::new(ErrorCode::RateLimited, "too many commands; slow down");
+            return self.out.own(reply::error(Some(command.id), &limited));
+        }
+        match Box::pin(self.run_command(command)).await {
+            Ok(pending) => {
+                self.replies.push(pending);
+                Ok(())
+            }
+            Err(refusal) => self.out.own(refusal),
+        }
+    }
+
+    /// Runs one command: a write is queued with the session's actor now (so a socket's writes
+    /// apply in the order sent) and answered when committed; the rest answer at once. `Err` is
+    /// a refusal to send now.
+    async fn run_command(&mut self, command: Command) -> Result<PendingReply, String> {
+        let id = command.id;
+        match command.kind {
+            CommandKind::Ping => Ok(PendingReply::ready(reply::pong(id))),
+            CommandKind::Auth { token } => match self.socket.ctx().auth.verify(&token).await {
+                Ok(fresh) if fresh.uid == self.identity.uid => {
+                    self.identity = fresh;
+                    let identity = &self.identity;
+                    Ok(PendingReply::ready(reply::authenticated(
+                        id,
+                        &identity.uid,
+                        identity.expires_at,
+                    )))
+                }
+                Ok(_) => Err(reply::error(
+                    Some(id),
+                    &ReplyError::new(ErrorCode::Unauthenticated, "the token is for another user"),
+                )),
+                Err(AuthError::Unavailable(cause)) => {
+                    tracing::warn!(%cause, "cannot verify a socket's token");
+                    let unavailable = ReplyError::new(
+                        ErrorCode::Unavailable,
+                        "tokens cannot be verified right now; retry",
+                    );
+                    Err(reply::error(Some(id), &unavailable))
+                }
+                Err(err) => Err(reply::error(
+                    Some(id),
+                    &ReplyError::new(ErrorCode::Unauthenticated, err.to_string()),
+                )),
+            },
+            CommandKind::Write(op) => {
+                let ctx = self.socket.ctx();
+                let pending = ctx
+                    .sessions
+                    .submit(&self.identity.uid, self.socket.id(), op)
+                    .await
+                    .map_err(|err| reply::error(Some(id), &ReplyError::from(&err)))?;
+                Ok(PendingReply::write(id, pending))
+            }
+        }
+    }
+
+    /// Answers a frame that is not a command; too many in a row end the socket.
+    fn refuse(&mut self, reply: String) -> Result<(), End> {
+        self.malformed_in_a_row += 1;
+        self.out.own(reply)?;
+        if self.malformed_in_a_row >= MAX_MALFORMED_IN_A_ROW {
+            return Err(close(codes::PROTOCOL_ERROR, "too many malformed frames"));
+        }
+        Ok(())
+    }
+
+    fn on_ping_tick(&mut self) -> Result<(), End> {
+        if self.last_heard.elapsed() > self.settings.idle_timeout {
+            return Err(close(codes::SILENT, "no traffic from the peer"));
+        }
+        self.out.queue(Outbound::Ping)
+    }
+}
+
+/// Resolves when a token with this `exp` (seconds since the epoch) expires.
+fn expiry_sleep(expires_at: u64) -> tokio::time::Sleep {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let left = Duration::from_secs(expires_at).saturating_sub(now);
+    tokio::time::sleep(left)
+}

@@ -1,0 +1,225 @@
+//! Writing sessions: the create that keeps (uid, sessionId) unique, the commit that is a
+//! compare-and-set on the session document, and the lookups and preconditions both use.
+
+use std::collections::BTreeSet;
+
+use firestore::errors::FirestoreError;
+use firestore::gcloud_sdk::google::firestore::v1::Document;
+use firestore::{FirestoreDb, FirestoreResult, FirestoreWritePrecondition};
+
+use super::docs::*;
+use super::{FirestoreStore, Written};
+use crate::session::model::{SessionEvent, SessionMeta};
+use crate::store::{Commit, EVENT_LOG_LENGTH};
+
+impl FirestoreStore {
+    /// Creates the key that makes (uid, sessionId) unique, in `tx`, on the condition that it
+    /// does not exist yet.
+    pub(super) fn add_session_key(
+        db: &FirestoreDb,
+        tx: &mut firestore::FirestoreTransaction<'_>,
+        key_id: &str,
+        key: &SessionKeyDoc,
+    ) -> FirestoreResult<()> {
+        db.fluent()
+            .update()
+            .in_col(SESSION_KEYS)
+            .precondition(FirestoreWritePrecondition::Exists(false))
+            .document_id(key_id)
+            .object(key)
+            .add_to_transaction(tx)?;
+        Ok(())
+    }
+
+    /// Creates the session unless the user has its `sessionId` (by key, or an original-shape
+    /// session found by query); returns the existing id then. The key and the session are
+    /// created together only if the key does not exist yet, so concurrent creates yield one.
+    pub(super) async fn insert(&self, meta: &SessionMeta) -> FirestoreResult<Option<String>> {
+        let db = &self.db;
+        let key_id = session_key_id(&meta.uid, &meta.session_id);
+        for _ in 0..3 {
+            let key = Self::session_key(db, &key_id).await?;
+            if let Some(key) = key {
+                return Ok(Some(key.session_doc_id));
+            }
+            let (uid, session_id) = (meta.uid.clone(), meta.session_id.clone());
+            let original: Vec<Document> = db
+                .fluent()
+                .select()
+                .from(SESSIONS)
+                .filter(move |q| {
+                    q.for_all([
+                        q.field("uid").eq(uid.clone()),
+                        q.field("sessionId").eq(session_id.clone()),
+                    ])
+                })
+                .limit(1)
+                .query()
+                .await?;
+            let existing = original.first().map(Self::doc_id);
+            let key = SessionKeyDoc {
+                uid: meta.uid.clone(),
+                session_id: meta.session_id.clone(),
+                session_doc_id: existing.clone().unwrap_or_else(|| meta.id.clone()),
+            };
+            let mut tx = db.begin_transaction().await?;
+            Self::add_session_key(db, &mut tx, &key_id, &key)?;
+            if existing.is_none() {
+                db.fluent()
+                    .update()
+                    .in_col(SESSIONS)
+                    .precondition(FirestoreWritePrecondition::Exists(false))
+                    .document_id(&meta.id)
+                    .object(&SessionDoc::from_meta(meta, 0))
+                    .add_to_transaction(&mut tx)?;
+            }
+            match tx.commit().await {
+                Ok(_) => return Ok(existing),
+                // Another create of the same pair won: read its key.
+                Err(err) if is_conflict(&err) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        let key = Self::session_key(db, &key_id).await?;
+        Ok(key.map(|k| k.session_doc_id))
+    }
+
+    /// The compare-and-set: reads the session (no lock), checks its `seq`, then commits every
+    /// write at once on the condition that the session document is still the one read. A
+    /// writer that crashes holds nothing, so it cannot block the session for others.
+    pub(super) async fn commit_once(&self, commit: &Commit) -> FirestoreResult<Written<()>> {
+        let db = &self.db;
+        let id = &commit.meta.id;
+        let Some(doc) = db.fluent().select().by_id_in(SESSIONS).one(id).await? else {
+            return Ok(Written::Missing);
+        };
+        let current: SessionDoc = FirestoreDb::deserialize_doc_to(&doc)?;
+        if current.is_legacy() {
+            return Ok(Written::Legacy);
+        }
+        if current.seq.max(0) as u64 != commit.expected_seq {
+            return Ok(Written::SeqMismatch);
+        }
+        let parent = db.parent_path(SESSIONS, id)?;
+        let mut tx = db.begin_transaction().await?;
+        let mut message_count = current.message_count.max(0) as usize;
+        let mut lookups = BTreeSet::new();
+        for event in &commit.events {
+            let images = match event {
+                SessionEvent::MessageAdded { message, .. } => {
+                    message_count += 1;
+                    db.fluent()
+                        .update()
+                        .in_col(MESSAGES)
+                        .document_id(numbered_id(message_count as u64))
+                        .parent(&parent)
+                        .object(&MessageDoc::new(message_count, message))
+                        .add_to_transaction(&mut tx)?;
+                    message
+                        .images
+                        .iter()
+                        .map(|i| (message.id.as_str(), i))
+                        .collect()
+                }
+                SessionEvent::ImageAdded {
+                    message_id, image, ..
+                } => vec![(message_id.as_str(), image)],
+                SessionEvent::SessionUpdated { .. } => Vec::new(),
+            };
+            for (message_id, image) in images {
+                db.fluent()
+                    .update()
+                    .in_col(IMAGES)
+                    .document_id(numbered_id(u64::from(image.order)))
+                    .parent(&parent)
+                    .object(&ImageDoc::new(message_id, image))
+                    .add_to_transaction(&mut tx)?;
+                lookups.extend(image.lookup_urls().map(str::to_owned));
+            }
+            let seq = event.seq();
+            db.fluent()
+                .update()
+                .in_col(EVENTS)
+                .document_id(numbered_id(seq))
+                .parent(&parent)
+                .object(&EventDoc::new(event))
+                .add_to_transaction(&mut tx)?;
+            if seq > EVENT_LOG_LENGTH {
+                db.fluent()
+                    .delete()
+                    .from(EVENTS)
+                    .parent(&parent)
+                    .document_id(numbered_id(seq - EVENT_LOG_LENGTH))
+                    .add_to_transaction(&mut tx)?;
+            }
+        }
+        for url in lookups {
+            add_lookup(db, &mut tx, &commit.meta.uid, &url, id)?;
+        }
+        db.fluent()
+            .update()
+            .in_col(SESSIONS)
+            .precondition(unchanged_since(&doc))
+            .document_id(id)
+            .object(&SessionDoc::from_meta(&commit.meta, message_count))
+            .add_to_transaction(&mut tx)?;
+        match tx.commit().await {
+            Ok(_) => Ok(Written::Done(())),
+            Err(err) if is_conflict(&err) => Ok(Written::SeqMismatch),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// A write condition: the document is still the version read.
+pub(super) fn unchanged_since(doc: &Document) -> FirestoreWritePrecondition {
+    match &doc.update_time {
+        Some(time) => FirestoreWritePrecondition::UpdateTime(
+            firestore::FirestoreInstant::new(time.seconds, time.nanos).unwrap_or_default(),
+        ),
+        None => FirestoreWritePrecondition::Exists(true),
+    }
+}
+
+/// A write refused because its condition no longer held (someone else wrote first).
+pub(super) fn is_conflict(err: &FirestoreError) -> bool {
+    match err {
+        FirestoreError::DataConflictError(_) | FirestoreError::DataNotFoundError(_) => true,
+        FirestoreError::DatabaseError(db) => db.public.code == "FailedPrecondition",
+        _ => false,
+    }
+}
+
+pub(super) fn add_lookup(
+    db: &FirestoreDb,
+    tx: &mut firestore::FirestoreTransaction<'_>,
+    uid: &str,
+    url: &str,
+    id: &str,
+) -> FirestoreResult<()> {
+    let (lookup, fields) = lookup_entry(uid, url, id);
+    db.fluent()
+        .update()
+        .fields(fields)
+        .in_col(IMAGE_LOOKUPS)
+        .document_id(lookup_id(uid, url))
+        .object(&lookup)
+        .add_to_transaction(tx)?;
+    Ok(())
+}
+
+/// The lookup document saying session `id` of `uid` holds `url`, and the fields to write: only
+/// that session's entry in `sessions`, so the entries of the user's other sessions stay.
+pub(super) fn lookup_entry(uid: &str, url: &str, id: &str) -> (LookupDoc, [String; 3]) {
+    let lookup = LookupDoc {
+        uid: uid.to_owned(),
+        url: url.to_owned(),
+        sessions: [(id.to_owned(), true)].into(),
+    };
+    let fields = [
+        "uid".to_owned(),
+        "url".to_owned(),
+        format!("sessions.`{id}`"),
+    ];
+    (lookup, fields)
+}
