@@ -27,6 +27,11 @@ pub(super) enum Command {
         uid: String,
         reply: oneshot::Sender<Result<(), SessionError>>,
     },
+    /// The session as its actor holds it (answered after the writes queued before it).
+    Read {
+        uid: String,
+        reply: oneshot::Sender<Result<std::sync::Arc<super::model::Session>, SessionError>>,
+    },
     /// From the fan-out: what another instance said about the session.
     Notice(crate::fanout::Notice),
 }
@@ -39,6 +44,7 @@ impl Command {
             Command::Write { reply, .. } => drop(reply.send(Err(err))),
             Command::Watch { reply, .. } => drop(reply.send(Err(err))),
             Command::Delete { reply, .. } => drop(reply.send(Err(err))),
+            Command::Read { reply, .. } => drop(reply.send(Err(err))),
             Command::Notice(_) => {}
         }
     }
@@ -95,6 +101,16 @@ impl SessionHandle {
     ) -> Result<Pending<Attachment>, SendError> {
         let uid = uid.to_owned();
         self.enqueue(|reply| Command::Watch { uid, since, reply }, wait)
+            .await
+    }
+
+    pub(super) async fn read(
+        &self,
+        uid: &str,
+        wait: Duration,
+    ) -> Result<Pending<std::sync::Arc<super::model::Session>>, SendError> {
+        let uid = uid.to_owned();
+        self.enqueue(|reply| Command::Read { uid, reply }, wait)
             .await
     }
 

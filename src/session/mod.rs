@@ -182,9 +182,17 @@ impl Sessions {
         Ok(self.store.find_or_create(&Self::new_meta(uid, new)).await?)
     }
 
-    pub async fn get(&self, uid: &str, id: &str) -> Result<Session, SessionError> {
+    /// The session: from its live actor when the store is this process's alone (the actor
+    /// holds exactly what is committed), from the store otherwise.
+    pub async fn get(&self, uid: &str, id: &str) -> Result<Arc<Session>, SessionError> {
+        if self.store.exclusive()
+            && let Some(handle) = self.registry.live(id)
+            && let Ok(pending) = handle.read(uid, self.settings.send_timeout).await
+        {
+            return pending.wait().await;
+        }
         match self.store.load(id).await? {
-            Some(session) if session.meta.uid == uid => Ok(session),
+            Some(session) if session.meta.uid == uid => Ok(Arc::new(session)),
             _ => Err(SessionError::NotFound),
         }
     }

@@ -95,6 +95,14 @@ impl SessionRegistry {
         }
     }
 
+    /// The session's actor if one is live (none is started).
+    pub(super) fn live(&self, id: &str) -> Option<SessionHandle> {
+        match self.inner.actors.get(id).as_deref() {
+            Some(Slot::Live(handle)) => Some(handle.clone()),
+            _ => None,
+        }
+    }
+
     pub(super) fn next_actor_id(&self) -> u64 {
         self.inner.next_actor_id.fetch_add(1, Ordering::Relaxed)
     }

@@ -5,6 +5,7 @@
 //! whole group at once and, should that fail, reloads the state from the store.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::model::{FieldChanges, Image, Message, Session, SessionEvent, SessionMeta, Status};
 use super::time::Timestamp;
@@ -61,7 +62,8 @@ struct ImageRef {
 }
 
 pub struct SessionState {
-    session: Session,
+    /// Shared with readers (see [`Self::shared`]); a write after a read copies it once.
+    session: Arc<Session>,
     /// Lookups that make retries cheap to recognise, kept in step with `session`.
     image_ids: HashMap<String, ImageRef>,
     image_urls: HashMap<String, ImageRef>,
@@ -71,10 +73,10 @@ pub struct SessionState {
 impl SessionState {
     pub fn new(session: Session) -> Self {
         let mut state = Self {
-            session: Session {
+            session: Arc::new(Session {
                 meta: session.meta,
                 messages: Vec::with_capacity(session.messages.len()),
-            },
+            }),
             image_ids: HashMap::new(),
             image_urls: HashMap::new(),
             message_ids: HashMap::new(),
@@ -93,13 +95,22 @@ impl SessionState {
         &self.session
     }
 
+    /// The session as it stands, without a copy.
+    pub fn shared(&self) -> Arc<Session> {
+        Arc::clone(&self.session)
+    }
+
+    fn session_mut(&mut self) -> &mut Session {
+        Arc::make_mut(&mut self.session)
+    }
+
     fn push_message(&mut self, message: Message) {
         let index = self.session.messages.len();
         self.message_ids.insert(message.id.clone(), index);
         for image in &message.images {
             self.index_image(image, index);
         }
-        self.session.messages.push(message);
+        self.session_mut().messages.push(message);
     }
 
     fn index_image(&mut self, image: &Image, message: usize) {
@@ -189,7 +200,7 @@ impl SessionState {
             return Ok((self.appended(message_id, orders, seq), None));
         }
 
-        let meta = &mut self.session.meta;
+        let meta = &mut self.session_mut().meta;
         if meta.total_images as usize + fresh.len() > limits.max_images_per_session as usize {
             return Err(SessionError::SessionFull {
                 max: limits.max_images_per_session,
@@ -239,7 +250,7 @@ impl SessionState {
                 None,
             ));
         }
-        let meta = &mut self.session.meta;
+        let meta = &mut self.session_mut().meta;
         if meta.total_images >= limits.max_images_per_session {
             return Err(SessionError::SessionFull {
                 max: limits.max_images_per_session,
@@ -250,7 +261,9 @@ impl SessionState {
         self.reactivate();
         let seq = self.touch(now);
         self.index_image(&image, index);
-        self.session.messages[index].images.push(image.clone());
+        self.session_mut().messages[index]
+            .images
+            .push(image.clone());
         let order = image.order;
         let event = SessionEvent::ImageAdded {
             seq,
@@ -262,7 +275,7 @@ impl SessionState {
 
     /// Adding to a completed or failed session makes it active again.
     fn reactivate(&mut self) {
-        let meta = &mut self.session.meta;
+        let meta = &mut self.session_mut().meta;
         meta.status = Status::Active;
         meta.completed_at = None;
     }
@@ -325,7 +338,7 @@ impl SessionState {
             let seq = self.session.meta.seq;
             return (Outcome::Updated { seq }, None);
         }
-        let meta = &mut self.session.meta;
+        let meta = &mut self.session_mut().meta;
         if let Some(status) = changes.status {
             meta.status = status;
         }
@@ -351,7 +364,7 @@ impl SessionState {
     /// Counts one change: the next `seq`, and `updatedAt` moved forward (never backward, even
     /// if the clock steps back).
     fn touch(&mut self, now: Timestamp) -> u64 {
-        let meta = &mut self.session.meta;
+        let meta = &mut self.session_mut().meta;
         meta.seq += 1;
         meta.updated_at = meta.updated_at.max(now);
         meta.seq

@@ -98,6 +98,12 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes the session, its messages, images and image lookups.
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
 
+    /// Whether this process is the store's only writer (the embedded store): then the state a
+    /// session's live actor holds is the store's, and reads may be answered from it.
+    fn exclusive(&self) -> bool {
+        false
+    }
+
     /// A read that touches the store for real, for readiness: `Ok` when the store answers.
     async fn ping(&self) -> Result<(), StoreError> {
         // No session has this id: generated ids are 20 characters.

@@ -155,6 +155,18 @@ pub fn socket_closed(code: Option<u16>) {
     counter!("livechat_socket_closes_total", "code" => code).increment(1);
 }
 
+/// One operation of a store and the calls it made one after another (calls made at once
+/// count once).
+pub fn store_operation(store: &'static str, op: &'static str, calls: u64) {
+    counter!("livechat_store_calls_total", "store" => store, "op" => op).increment(calls);
+    counter!("livechat_store_operations_total", "store" => store, "op" => op).increment(1);
+}
+
+/// A restore queried for sessions still in the original one-document shape.
+pub fn original_session_query() {
+    counter!("livechat_store_original_queries_total").increment(1);
+}
+
 /// A command a socket sent, by its `type` (unknown types are counted as `unknown`).
 pub fn socket_command(kind: &'static str) {
     counter!("livechat_socket_commands_total", "type" => kind).increment(1);
@@ -238,6 +250,18 @@ fn describe() {
     describe_counter!(
         "livechat_socket_catch_ups_total",
         "Times a socket fell behind its session's in-memory ring and caught up from the event log."
+    );
+    describe_counter!(
+        "livechat_store_calls_total",
+        "Calls to the store made one after another (round trips), by store and operation; calls made at once count once."
+    );
+    describe_counter!(
+        "livechat_store_operations_total",
+        "Store operations, by store and operation (calls ÷ operations is the round trips of one)."
+    );
+    describe_counter!(
+        "livechat_store_original_queries_total",
+        "Restores that also queried for sessions in the original one-document shape (until migrate-firestore --apply records that none is left)."
     );
     describe_counter!(
         "livechat_socket_commands_total",

@@ -23,6 +23,7 @@ mod list;
 mod live;
 mod live_process;
 mod operations;
+mod reads;
 mod restore;
 mod upgrade;
 mod validation;

@@ -12,11 +12,16 @@ mod helpers;
 #[path = "../api/live_client.rs"]
 mod live_client;
 
+#[allow(dead_code)]
+#[path = "../api/exposition.rs"]
+mod exposition;
+
 mod event_log;
 mod instances;
 mod large;
 mod original;
 mod outage;
+mod round_trips;
 
 /// The emulator every test here uses (each with a project of its own).
 pub fn emulator_host() -> String {

@@ -11,7 +11,7 @@ use crate::{emulator_host, firestore_app, new_project};
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct OriginalSession {
+pub(crate) struct OriginalSession {
     session_id: String,
     uid: String,
     model: String,
@@ -30,14 +30,14 @@ struct OriginalSession {
 }
 
 #[derive(Serialize, Deserialize)]
-struct OriginalMessage {
+pub(crate) struct OriginalMessage {
     prompt: String,
     timestamp: FirestoreTimestamp,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct OriginalImage {
+pub(crate) struct OriginalImage {
     id: String,
     url: String,
     storage_path: String,
@@ -53,7 +53,7 @@ fn at(text: &str) -> FirestoreTimestamp {
 }
 
 /// A session of `uid` as the original system stored it: two messages, three images.
-fn original_session(uid: &str, session_id: &str, tag: &str) -> OriginalSession {
+pub(crate) fn original_session(uid: &str, session_id: &str, tag: &str) -> OriginalSession {
     let image = |n: i64, prompt: &str, time: &str| OriginalImage {
         id: format!("img-{n}"),
         url: format!("https://zata.ai/{tag}/image{n}.png"),
@@ -97,7 +97,7 @@ fn original_session(uid: &str, session_id: &str, tag: &str) -> OriginalSession {
     }
 }
 
-async fn write_original(project: &str, id: &str, session: &OriginalSession) {
+pub(crate) async fn write_original(project: &str, id: &str, session: &OriginalSession) {
     emulator_host();
     let db = FirestoreDb::with_options(FirestoreDbOptions::new(project.to_owned()))
         .await
@@ -112,7 +112,7 @@ async fn write_original(project: &str, id: &str, session: &OriginalSession) {
         .unwrap();
 }
 
-async fn migrate(project: &str, apply: bool) -> String {
+pub(crate) async fn migrate(project: &str, apply: bool) -> String {
     let mut command = Command::new(BIN);
     command
         .arg("migrate-firestore")
@@ -131,7 +131,7 @@ async fn migrate(project: &str, apply: bool) -> String {
     stdout
 }
 
-fn restore_path(url: &str) -> String {
+pub(crate) fn restore_path(url: &str) -> String {
     format!("{BASE}/by-image-url?imageUrl={}", urlencode(url))
 }
 

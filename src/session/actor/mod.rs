@@ -162,6 +162,7 @@ impl SessionActor {
         let mut writes = Vec::with_capacity(group.len());
         let mut watches = Vec::new();
         let mut deletions = Vec::new();
+        let mut reads = Vec::new();
         let mut notices = Vec::new();
         for command in group {
             match command {
@@ -175,6 +176,9 @@ impl SessionActor {
                 Command::Delete { uid, reply } if uid == owner && deletions.is_empty() => {
                     deletions.push(reply);
                 }
+                Command::Read { uid, reply } if uid == owner && deletions.is_empty() => {
+                    reads.push(reply);
+                }
                 other => other.refuse(SessionError::NotFound),
             }
         }
@@ -185,6 +189,10 @@ impl SessionActor {
         }
         if !writes.is_empty() {
             state = self.commit_writes(state, writes).await?;
+        }
+        // Reads see the writes queued before them, committed.
+        for reply in reads {
+            let _ = reply.send(Ok(state.shared()));
         }
         for watch in watches {
             // A new watcher starts where the room is: bring a stale state up to it.

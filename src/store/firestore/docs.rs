@@ -30,6 +30,42 @@ pub const EVENTS: &str = "events";
 pub const SESSION_KEYS: &str = "liveChatSessionKeys";
 pub const IMAGE_LOOKUPS: &str = "liveChatImageLookups";
 
+/// The fields the store's queries filter or order on, by collection. Every other field it or
+/// the original system writes is exempt from indexing in `firestore.indexes.json` (a test
+/// holds the two together): Firestore indexes every field unless told otherwise, and index
+/// entries are what a write waits for.
+#[cfg(test)]
+pub const QUERIED_FIELDS: &[(&str, &str)] = &[
+    (SESSIONS, "uid"),
+    (SESSIONS, "sessionId"),
+    (SESSIONS, "status"),
+    (SESSIONS, "updatedAt"),
+    (SESSIONS, "imageUrls"),
+    (MESSAGES, "position"),
+    (IMAGES, "order"),
+    (EVENTS, "seq"),
+];
+
+/// The fields of the original system's session documents, which are read, never written here.
+#[cfg(test)]
+pub const ORIGINAL_FIELDS: &[&str] = &[
+    "sessionId",
+    "uid",
+    "model",
+    "frameSize",
+    "style",
+    "status",
+    "startedAt",
+    "completedAt",
+    "messages",
+    "images",
+    "imageUrls",
+    "imageOrderMap",
+    "totalImages",
+    "createdAt",
+    "updatedAt",
+];
+
 /// The current layout; documents without a `layout` field are the original system's.
 pub const LAYOUT: i64 = 2;
 

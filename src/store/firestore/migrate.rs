@@ -19,6 +19,8 @@ pub struct Summary {
     pub images: u64,
     pub converted: u64,
     pub failed: u64,
+    /// Whether the run recorded that no session in the original shape is left.
+    pub recorded: bool,
 }
 
 impl std::fmt::Display for Summary {
@@ -31,7 +33,11 @@ impl std::fmt::Display for Summary {
             self.original, self.images
         )?;
         writeln!(f, "converted:                    {}", self.converted)?;
-        write!(f, "failed:                       {}", self.failed)
+        write!(f, "failed:                       {}", self.failed)?;
+        if self.recorded {
+            write!(f, "\nrecorded: no session in the original shape is left")?;
+        }
+        Ok(())
     }
 }
 
@@ -89,6 +95,13 @@ pub async fn migrate(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if summary.failed == 0 {
+        // Every session is in the current layout: restores stop looking for original ones.
+        store
+            .within("record", super::layout::Layout::record_migrated(&store.db))
+            .await?;
+        summary.recorded = true;
+    }
     Ok(summary)
 }
 

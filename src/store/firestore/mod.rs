@@ -9,11 +9,15 @@
 mod convert;
 mod delete;
 mod docs;
+mod held;
+mod layout;
 mod limits;
 pub mod migrate;
 mod read;
+mod trip;
 mod write;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,11 +28,18 @@ use super::{Commit, Page, SessionStore, StoreError};
 use crate::session::model::{Session, SessionEvent, SessionMeta};
 use crate::session::state::Op;
 use crate::session::validation::ListQuery;
+use trip::Trip;
 
 pub struct FirestoreStore {
     db: FirestoreDb,
     /// Longest any one store call may take.
     deadline: Duration,
+    /// Each session document's version as this instance last wrote or read it.
+    versions: held::Versions,
+    /// Sessions by version, for reads that find the document unchanged.
+    bodies: held::Bodies,
+    /// Whether sessions in the original shape may remain.
+    layout: Arc<layout::Layout>,
 }
 
 pub(super) enum Written<T> {
@@ -48,7 +59,19 @@ impl FirestoreStore {
             .await
             .map_err(|_| StoreError::Unavailable("firestore: connecting timed out".into()))?
             .map_err(|e| StoreError::Unavailable(format!("firestore: {e}")))?;
-        Ok(Self { db, deadline })
+        let layout = Arc::new(layout::Layout::new());
+        match tokio::time::timeout(deadline, layout.read(&db)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(%err, "cannot read the layout record"),
+            Err(_) => tracing::warn!("reading the layout record timed out"),
+        }
+        Ok(Self {
+            db,
+            deadline,
+            versions: held::Versions::new(),
+            bodies: held::Bodies::new(),
+            layout,
+        })
     }
 
     /// Runs `call` under the deadline, mapping every failure to `Unavailable`.
@@ -89,33 +112,34 @@ impl SessionStore for FirestoreStore {
     }
 
     async fn load(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        self.within("load", Self::load_session(&self.db, id)).await
+        let mut trip = Trip::new("load");
+        let session = self
+            .within("load", self.read_session(&mut trip, id))
+            .await?;
+        Ok(session.map(|s| Session::clone(&s)))
     }
 
     async fn find_by_image_url(&self, uid: &str, url: &str) -> Result<Option<Session>, StoreError> {
-        let found = self
-            .within("restore", self.sessions_with_url(uid, url))
+        let mut trip = Trip::new("restore");
+        let session = self
+            .within("restore", self.restore(&mut trip, uid, url))
             .await?;
-        let best = found
-            .into_iter()
-            .map(|(id, doc)| (doc.meta(&id).updated_at, id, doc))
-            .max_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        match best {
-            Some((_, id, doc)) => Ok(Some(
-                self.within("restore", Self::assemble(&self.db, &id, doc))
-                    .await?,
-            )),
-            None => Ok(None),
-        }
+        Ok(session.map(|s| Session::clone(&s)))
     }
 
     async fn list(&self, uid: &str, query: &ListQuery) -> Result<Page, StoreError> {
-        self.within("list", self.list_page(uid, query)).await
+        let mut trip = Trip::new("list");
+        self.within("list", self.list_page(&mut trip, uid, query))
+            .await
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        let mut trip = Trip::new("commit");
         for _ in 0..3 {
-            match self.within("commit", self.commit_once(commit)).await? {
+            match self
+                .within("commit", self.commit_once(&mut trip, commit))
+                .await?
+            {
                 Written::Done(()) => return Ok(()),
                 Written::Missing => return Err(StoreError::NotFound),
                 Written::SeqMismatch => return Err(StoreError::SeqMismatch),
@@ -132,8 +156,9 @@ impl SessionStore for FirestoreStore {
         id: &str,
         after_seq: u64,
     ) -> Result<Option<Vec<SessionEvent>>, StoreError> {
+        let mut trip = Trip::new("events");
         let Some((current, events)) = self
-            .within("events", self.events_after(id, after_seq))
+            .within("events", self.events_after(&mut trip, id, after_seq))
             .await?
         else {
             return Err(StoreError::NotFound);
@@ -162,6 +187,8 @@ impl SessionStore for FirestoreStore {
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        self.versions.forget(id);
+        self.bodies.forget(id);
         let Some(doc) = self.within("delete", self.remove(id)).await? else {
             return Err(StoreError::NotFound);
         };
@@ -217,5 +244,117 @@ mod tests {
                 "missing index: {needed}"
             );
         }
+    }
+
+    /// `firestore.indexes.json` exempts from indexing exactly the fields no query uses.
+    #[test]
+    fn the_index_file_exempts_exactly_the_fields_no_query_uses() {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use super::docs::*;
+        use crate::session::model::{Image, Message, SessionEvent, SessionMeta, Status};
+        use crate::session::time::Timestamp;
+
+        let now = Timestamp::from_millis(1);
+        let meta = SessionMeta {
+            id: "s".into(),
+            session_id: "x".into(),
+            uid: "u".into(),
+            model: "m".into(),
+            frame_size: Some("f".into()),
+            style: Some("s".into()),
+            status: Status::Completed,
+            started_at: now,
+            completed_at: Some(now),
+            created_at: now,
+            updated_at: now,
+            seq: 1,
+            total_images: 1,
+        };
+        let image = Image {
+            id: "i".into(),
+            url: "u".into(),
+            storage_path: Some("p".into()),
+            original_url: Some("o".into()),
+            firebase_url: Some("f".into()),
+            order: 1,
+        };
+        let message = Message {
+            id: "m".into(),
+            prompt: "p".into(),
+            timestamp: now,
+            images: vec![image.clone()],
+        };
+        let event = SessionEvent::MessageAdded {
+            seq: 1,
+            message: message.clone(),
+        };
+        fn fields(doc: impl serde::Serialize) -> BTreeSet<String> {
+            let value = serde_json::to_value(doc).unwrap();
+            value.as_object().unwrap().keys().cloned().collect()
+        }
+        let mut written: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        written.insert(SESSIONS, fields(SessionDoc::from_meta(&meta, 1)));
+        written
+            .get_mut(SESSIONS)
+            .unwrap()
+            .extend(ORIGINAL_FIELDS.iter().map(|f| f.to_string()));
+        written.insert(MESSAGES, fields(MessageDoc::new(1, &message)));
+        written.insert(IMAGES, fields(ImageDoc::new("m", &image)));
+        let mut events = fields(EventDoc::new(&event));
+        events.insert("frame".into()); // what the log held before it was versioned
+        written.insert(EVENTS, events);
+        written.insert(
+            IMAGE_LOOKUPS,
+            fields(super::write::lookup_entry("u", "x", "s").0),
+        );
+        written.insert(
+            SESSION_KEYS,
+            fields(SessionKeyDoc {
+                uid: "u".into(),
+                session_id: "x".into(),
+                session_doc_id: "s".into(),
+            }),
+        );
+        written.insert(
+            super::layout::META,
+            fields(super::layout::LayoutDoc {
+                original_sessions: false,
+                checked_at: String::new(),
+            }),
+        );
+
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/firestore.indexes.json");
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut exempt: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for field in file["fieldOverrides"].as_array().unwrap() {
+            assert_eq!(field["indexes"], serde_json::json!([]), "{field}");
+            exempt
+                .entry(field["collectionGroup"].as_str().unwrap().to_owned())
+                .or_default()
+                .insert(field["fieldPath"].as_str().unwrap().to_owned());
+        }
+        for (collection, fields) in &written {
+            let queried: BTreeSet<String> = QUERIED_FIELDS
+                .iter()
+                .filter(|(c, _)| c == collection)
+                .map(|(_, f)| f.to_string())
+                .collect();
+            assert!(
+                queried.is_subset(fields),
+                "{collection}: a queried field is never written"
+            );
+            let expected: BTreeSet<String> = fields.difference(&queried).cloned().collect();
+            assert_eq!(
+                exempt.remove(*collection).unwrap_or_default(),
+                expected,
+                "{collection}: the exempt fields are those no query uses"
+            );
+        }
+        assert!(
+            exempt.is_empty(),
+            "overrides for collections the store does not write: {exempt:?}"
+        );
     }
 }

@@ -8,6 +8,8 @@ use firestore::gcloud_sdk::google::firestore::v1::Document;
 use firestore::{FirestoreDb, FirestoreResult, FirestoreWritePrecondition};
 
 use super::docs::*;
+use super::held::{Known, Version};
+use super::trip::Trip;
 use super::{FirestoreStore, Written};
 use crate::session::model::{SessionEvent, SessionMeta};
 use crate::store::{Commit, EVENT_LOG_LENGTH};
@@ -84,25 +86,45 @@ impl FirestoreStore {
         Ok(key.map(|k| k.session_doc_id))
     }
 
-    /// The compare-and-set: reads the session (no lock), checks its `seq`, then commits every
-    /// write at once on the condition that the session document is still the one read. A
-    /// writer that crashes holds nothing, so it cannot block the session for others.
-    pub(super) async fn commit_once(&self, commit: &Commit) -> FirestoreResult<Written<()>> {
+    /// The compare-and-set, as one `Commit` (no transaction): every write of the group at
+    /// once, on the condition that the session document is still the version the group was
+    /// computed from. The version comes from this instance's last commit or read of the
+    /// session when its `seq` is the one expected, so the actor that wrote last needs no read;
+    /// otherwise (another writer, a restart) the document is read first. A writer that crashes
+    /// holds nothing, so it cannot block the session for others.
+    pub(super) async fn commit_once(
+        &self,
+        trip: &mut Trip,
+        commit: &Commit,
+    ) -> FirestoreResult<Written<()>> {
         let db = &self.db;
         let id = &commit.meta.id;
-        let Some(doc) = db.fluent().select().by_id_in(SESSIONS).one(id).await? else {
-            return Ok(Written::Missing);
+        let known = match self.versions.get(id) {
+            Some(known) if known.seq == commit.expected_seq => known,
+            _ => {
+                let Some(doc) = trip
+                    .step(db.fluent().select().by_id_in(SESSIONS).one(id))
+                    .await?
+                else {
+                    return Ok(Written::Missing);
+                };
+                let read = self.versioned(&doc)?;
+                if read.doc.is_legacy() {
+                    return Ok(Written::Legacy);
+                }
+                if read.doc.seq.max(0) as u64 != commit.expected_seq {
+                    return Ok(Written::SeqMismatch);
+                }
+                Known {
+                    version: read.version,
+                    seq: commit.expected_seq,
+                    message_count: read.doc.message_count.max(0) as usize,
+                }
+            }
         };
-        let current: SessionDoc = FirestoreDb::deserialize_doc_to(&doc)?;
-        if current.is_legacy() {
-            return Ok(Written::Legacy);
-        }
-        if current.seq.max(0) as u64 != commit.expected_seq {
-            return Ok(Written::SeqMismatch);
-        }
         let parent = db.parent_path(SESSIONS, id)?;
-        let mut tx = db.begin_transaction().await?;
-        let mut message_count = current.message_count.max(0) as usize;
+        let mut writes = Writes::new(db);
+        let mut message_count = known.message_count;
         let mut lookups = BTreeSet::new();
         for event in &commit.events {
             let images = match event {
@@ -114,7 +136,7 @@ impl FirestoreStore {
                         .document_id(numbered_id(message_count as u64))
                         .parent(&parent)
                         .object(&MessageDoc::new(message_count, message))
-                        .add_to_transaction(&mut tx)?;
+                        .add_to_transaction(writes.ops())?;
                     message
                         .images
                         .iter()
@@ -133,7 +155,7 @@ impl FirestoreStore {
                     .document_id(numbered_id(u64::from(image.order)))
                     .parent(&parent)
                     .object(&ImageDoc::new(message_id, image))
-                    .add_to_transaction(&mut tx)?;
+                    .add_to_transaction(writes.ops())?;
                 lookups.extend(image.lookup_urls().map(str::to_owned));
             }
             let seq = event.seq();
@@ -143,30 +165,60 @@ impl FirestoreStore {
                 .document_id(numbered_id(seq))
                 .parent(&parent)
                 .object(&EventDoc::new(event))
-                .add_to_transaction(&mut tx)?;
+                .add_to_transaction(writes.ops())?;
             if seq > EVENT_LOG_LENGTH {
                 db.fluent()
                     .delete()
                     .from(EVENTS)
                     .parent(&parent)
                     .document_id(numbered_id(seq - EVENT_LOG_LENGTH))
-                    .add_to_transaction(&mut tx)?;
+                    .add_to_transaction(writes.ops())?;
             }
         }
         for url in lookups {
-            add_lookup(db, &mut tx, &commit.meta.uid, &url, id)?;
+            let (lookup, fields) = lookup_entry(&commit.meta.uid, &url, id);
+            db.fluent()
+                .update()
+                .fields(fields)
+                .in_col(IMAGE_LOOKUPS)
+                .document_id(lookup_id(&commit.meta.uid, &url))
+                .object(&lookup)
+                .add_to_transaction(writes.ops())?;
         }
+        // Last, so that its result is the document's new version.
         db.fluent()
             .update()
             .in_col(SESSIONS)
-            .precondition(unchanged_since(&doc))
+            .precondition(FirestoreWritePrecondition::UpdateTime(
+                known.version.instant(),
+            ))
             .document_id(id)
             .object(&SessionDoc::from_meta(&commit.meta, message_count))
-            .add_to_transaction(&mut tx)?;
-        match tx.commit().await {
-            Ok(_) => Ok(Written::Done(())),
-            Err(err) if is_conflict(&err) => Ok(Written::SeqMismatch),
-            Err(err) => Err(err),
+            .add_to_transaction(writes.ops())?;
+        match trip.step(writes.commit()).await {
+            Ok(version) => {
+                self.versions.set(
+                    id,
+                    Known {
+                        version,
+                        seq: commit.meta.seq,
+                        message_count,
+                    },
+                );
+                self.bodies.committed(commit, known.version, version);
+                Ok(Written::Done(()))
+            }
+            Err(err) => {
+                // Another writer came first, or the outcome is unknown: what this instance
+                // knew of the session is stale, and the next read fetches it whole at once.
+                self.versions.forget(id);
+                self.bodies.forget(id);
+                if is_conflict(&err) {
+                    Ok(Written::SeqMismatch)
+                } else {
+                    Err(err)
+                }
+            }
         }
     }
 }
@@ -190,24 +242,6 @@ pub(super) fn is_conflict(err: &FirestoreError) -> bool {
     }
 }
 
-pub(super) fn add_lookup(
-    db: &FirestoreDb,
-    tx: &mut firestore::FirestoreTransaction<'_>,
-    uid: &str,
-    url: &str,
-    id: &str,
-) -> FirestoreResult<()> {
-    let (lookup, fields) = lookup_entry(uid, url, id);
-    db.fluent()
-        .update()
-        .fields(fields)
-        .in_col(IMAGE_LOOKUPS)
-        .document_id(lookup_id(uid, url))
-        .object(&lookup)
-        .add_to_transaction(tx)?;
-    Ok(())
-}
-
 /// The lookup document saying session `id` of `uid` holds `url`, and the fields to write: only
 /// that session's entry in `sessions`, so the entries of the user's other sessions stay.
 pub(super) fn lookup_entry(uid: &str, url: &str, id: &str) -> (LookupDoc, [String; 3]) {
@@ -222,4 +256,56 @@ pub(super) fn lookup_entry(uid: &str, url: &str, id: &str) -> (LookupDoc, [Strin
         format!("sessions.`{id}`"),
     ];
     (lookup, fields)
+}
+
+/// The writes of one atomic `Commit` outside any transaction (Firestore applies them all or
+/// none), built with the crate's fluent writers.
+struct Writes<'a> {
+    db: &'a FirestoreDb,
+    ops: firestore::FirestoreTransactionData,
+}
+
+impl<'a> Writes<'a> {
+    fn new(db: &'a FirestoreDb) -> Self {
+        let ops = firestore::FirestoreTransactionData::new(
+            Vec::new(),
+            db.get_documents_path().clone(),
+            tracing::Span::none(),
+            Vec::new(),
+        );
+        Self { db, ops }
+    }
+
+    fn ops(&mut self) -> &mut firestore::FirestoreTransactionData {
+        &mut self.ops
+    }
+
+    /// Commits the writes; the new version of the last document written.
+    async fn commit(self) -> FirestoreResult<Version> {
+        use firestore::gcloud_sdk::google::firestore::v1::CommitRequest;
+        let request = CommitRequest {
+            database: self.db.get_database_path().clone(),
+            writes: self.ops.writes().clone(),
+            ..Default::default()
+        };
+        let response = self
+            .db
+            .client()
+            .get()
+            .commit(request)
+            .await
+            .map_err(FirestoreError::from)?
+            .into_inner();
+        let version = response
+            .write_results
+            .last()
+            .and_then(|result| result.update_time.as_ref())
+            .or(response.commit_time.as_ref())
+            .map(Version::of)
+            .unwrap_or(Version {
+                seconds: 0,
+                nanos: 0,
+            });
+        Ok(version)
+    }
 }

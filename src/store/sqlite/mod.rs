@@ -107,11 +107,14 @@ impl SqliteStore {
         })
     }
 
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` on the writer thread, within its next transaction; `op` names it in the
+    /// metrics (each is one call).
+    async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        crate::telemetry::metrics::store_operation("sqlite", op, 1);
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Job {
             work: Some(f),
@@ -126,11 +129,13 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` on a read connection; `op` names it in the metrics (each is one call).
+    async fn read<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        crate::telemetry::metrics::store_operation("sqlite", op, 1);
         let pool = Arc::clone(&self.readers);
         let permit = pool
             .permits
@@ -153,44 +158,56 @@ impl SqliteStore {
 
 #[async_trait]
 impl SessionStore for SqliteStore {
+    fn exclusive(&self) -> bool {
+        // One process owns the file.
+        true
+    }
+
     async fn create(&self, meta: &SessionMeta) -> Result<(), StoreError> {
         let meta = meta.clone();
-        self.write(move |conn| match rows::insert_session(conn, &meta)? {
-            None => Ok(()),
-            Some(existing_id) => Err(StoreError::DuplicateSession { existing_id }),
+        self.write("create", move |conn| {
+            match rows::insert_session(conn, &meta)? {
+                None => Ok(()),
+                Some(existing_id) => Err(StoreError::DuplicateSession { existing_id }),
+            }
         })
         .await
     }
 
     async fn find_or_create(&self, meta: &SessionMeta) -> Result<(String, bool), StoreError> {
         let meta = meta.clone();
-        self.write(move |conn| match rows::insert_session(conn, &meta)? {
-            None => Ok((meta.id, true)),
-            Some(existing_id) => Ok((existing_id, false)),
+        self.write("find-or-create", move |conn| {
+            match rows::insert_session(conn, &meta)? {
+                None => Ok((meta.id, true)),
+                Some(existing_id) => Ok((existing_id, false)),
+            }
         })
         .await
     }
 
     async fn load(&self, id: &str) -> Result<Option<Session>, StoreError> {
         let id = id.to_owned();
-        self.read(move |conn| rows::load_session(conn, &id)).await
+        self.read("load", move |conn| rows::load_session(conn, &id))
+            .await
     }
 
     async fn find_by_image_url(&self, uid: &str, url: &str) -> Result<Option<Session>, StoreError> {
         let (uid, url) = (uid.to_owned(), url.to_owned());
-        self.read(move |conn| rows::find_by_image_url(conn, &uid, &url))
-            .await
+        self.read("restore", move |conn| {
+            rows::find_by_image_url(conn, &uid, &url)
+        })
+        .await
     }
 
     async fn list(&self, uid: &str, query: &ListQuery) -> Result<Page, StoreError> {
         let (uid, query) = (uid.to_owned(), query.clone());
-        self.read(move |conn| rows::list_sessions(conn, &uid, &query))
+        self.read("list", move |conn| rows::list_sessions(conn, &uid, &query))
             .await
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         let commit = commit.clone();
-        self.write(move |conn| {
+        self.write("commit", move |conn| {
             rows::update_meta(conn, &commit.meta, commit.expected_seq)?;
             for event in &commit.events {
                 match event {
@@ -214,13 +231,15 @@ impl SessionStore for SqliteStore {
         after_seq: u64,
     ) -> Result<Option<Vec<SessionEvent>>, StoreError> {
         let id = id.to_owned();
-        self.read(move |conn| rows::events_since(conn, &id, after_seq))
-            .await
+        self.read("events", move |conn| {
+            rows::events_since(conn, &id, after_seq)
+        })
+        .await
     }
 
     async fn delete(&self, id: &str) -> Result<(), StoreError> {
         let id = id.to_owned();
-        self.write(move |conn| rows::delete_session(conn, &id))
+        self.write("delete", move |conn| rows::delete_session(conn, &id))
             .await
     }
 }
