@@ -13,11 +13,14 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
+use crate::disk::DiskMeter;
 use crate::{Client, Common, run_id};
 
 pub struct Totals {
     pub latency_us: Histogram<u64>,
     pub deliveries: u64,
+    /// Appends seen by their writer's own socket: each was durable before it was pushed.
+    pub appends: u64,
     pub gaps: u64,
     pub errors: u64,
 }
@@ -27,6 +30,7 @@ impl Totals {
         Self {
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
             deliveries: 0,
+            appends: 0,
             gaps: 0,
             errors: 0,
         }
@@ -35,6 +39,7 @@ impl Totals {
     pub fn add(&mut self, other: &Totals) {
         let _ = self.latency_us.add(&other.latency_us);
         self.deliveries += other.deliveries;
+        self.appends += other.appends;
         self.gaps += other.gaps;
         self.errors += other.errors;
     }
@@ -46,9 +51,10 @@ pub async fn fanout(
     tabs: usize,
     rate: u32,
     spread: Vec<String>,
+    server_pid: Option<u32>,
 ) -> anyhow::Result<()> {
     let instances = 1 + spread.len();
-    let total = drive(&common, sessions, tabs, rate, spread).await?;
+    let (total, disk) = drive(&common, sessions, tabs, rate, spread, server_pid).await?;
     let seconds = common.duration as f64;
     let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
     println!(
@@ -68,15 +74,16 @@ pub async fn fanout(
         total.gaps,
         total.errors
     );
-    println!(
-        "{}",
-        json!({
-            "scenario": "fanout", "sessions": sessions, "tabs": tabs, "instances": instances, "rate": rate, "seconds": seconds,
-            "deliveries_per_second": total.deliveries as f64 / seconds,
-            "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99),
-            "max_ms": total.latency_us.max() as f64 / 1000.0, "gaps": total.gaps, "errors": total.errors,
-        })
-    );
+    let mut summary = json!({
+        "scenario": "fanout", "sessions": sessions, "tabs": tabs, "instances": instances, "rate": rate, "seconds": seconds,
+        "deliveries_per_second": total.deliveries as f64 / seconds,
+        "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99),
+        "max_ms": total.latency_us.max() as f64 / 1000.0, "gaps": total.gaps, "errors": total.errors,
+    });
+    if let Some(disk) = disk {
+        summary["disk"] = disk.finish(total.appends).await?;
+    }
+    println!("{summary}");
     Ok(())
 }
 
@@ -103,7 +110,7 @@ pub async fn rising(
         if over_in_a_row == 2 {
             break;
         }
-        let total = drive(&common, sessions, tabs, rate, spread.clone()).await?;
+        let (total, _) = drive(&common, sessions, tabs, rate, spread.clone(), None).await?;
         let per_second = total.deliveries as f64 / seconds;
         let p50 = total.latency_us.value_at_quantile(0.5) as f64 / 1000.0;
         let p99 = total.latency_us.value_at_quantile(0.99) as f64 / 1000.0;
@@ -135,14 +142,16 @@ pub async fn rising(
     Ok(())
 }
 
-/// Opens the sockets, writes for `common.duration` seconds, and collects what every tab saw.
+/// Opens the sockets, writes for `common.duration` seconds, and collects what every tab saw;
+/// given the server's pid, its disk writes are metered from the first write on.
 pub async fn drive(
     common: &Common,
     sessions: usize,
     tabs: usize,
     rate: u32,
     spread: Vec<String>,
-) -> anyhow::Result<Totals> {
+    server_pid: Option<u32>,
+) -> anyhow::Result<(Totals, Option<DiskMeter>)> {
     let client = Client::new(common, "load-fanout")?;
     let run = run_id();
     let base = Instant::now();
@@ -222,6 +231,9 @@ pub async fn drive(
                             }
                             last_seq = seq;
                             totals.deliveries += 1;
+                            if t == 0 {
+                                totals.appends += 1;
+                            }
                             let sent: u64 = frame["message"]["prompt"]
                                 .as_str()
                                 .and_then(|p| p.parse().ok())
@@ -239,6 +251,7 @@ pub async fn drive(
         }
     }
     eprintln!("writing for {} s…", common.duration);
+    let disk = server_pid.map(DiskMeter::start).transpose()?;
     let started = base.elapsed();
     let _ = start.send(true);
     stop_at.store(
@@ -254,5 +267,5 @@ pub async fn drive(
             total.add(&part);
         }
     }
-    Ok(total)
+    Ok((total, disk))
 }

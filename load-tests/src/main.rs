@@ -4,6 +4,7 @@
 //! connections; `append` appends one-image messages over many sessions. Each prints a table and
 //! one line of JSON with throughput and latency percentiles.
 
+mod disk;
 mod fanout;
 mod identity;
 mod idle;
@@ -86,6 +87,9 @@ enum Scenario {
         /// `--duration` each, then the highest deliveries/s whose p99 stayed under 50 ms.
         #[arg(long, value_delimiter = ',')]
         rates: Vec<u32>,
+        /// The server's process id: its disk writes per durable append are read from /proc.
+        #[arg(long, conflicts_with = "rates")]
+        server_pid: Option<u32>,
     },
     /// A realistic mix for a while: live sessions writing and every tab reading, restores over
     /// REST; errors, gaps, and the server's memory and descriptors over time.
@@ -147,6 +151,9 @@ enum Scenario {
         /// below the server's limit of 10,000 images per session.
         #[arg(long, default_value_t = 100)]
         sessions: usize,
+        /// The server's process id: its disk writes per durable append are read from /proc.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
 }
 
@@ -233,7 +240,11 @@ async fn main() -> anyhow::Result<()> {
             images,
             by,
         } => restore(common, sessions, images, by).await,
-        Scenario::Append { common, sessions } => append(common, sessions).await,
+        Scenario::Append {
+            common,
+            sessions,
+            server_pid,
+        } => append(common, sessions, server_pid).await,
         Scenario::Keys { out } => identity::write_keys(&out),
         Scenario::Verify { iterations } => identity::verify_cost(iterations).await,
         Scenario::Soak {
@@ -267,7 +278,10 @@ async fn main() -> anyhow::Result<()> {
             rate,
             spread,
             rates,
-        } if rates.is_empty() => fanout::fanout(common, sessions, tabs, rate, spread).await,
+            server_pid,
+        } if rates.is_empty() => {
+            fanout::fanout(common, sessions, tabs, rate, spread, server_pid).await
+        }
         Scenario::Fanout {
             common,
             sessions,
@@ -349,7 +363,7 @@ struct Slot {
     id: String,
 }
 
-async fn append(common: Common, sessions: usize) -> anyhow::Result<()> {
+async fn append(common: Common, sessions: usize, server_pid: Option<u32>) -> anyhow::Result<()> {
     let client = Arc::new(Client::new(&common, "load-append")?);
     let run = run_id();
     let mut slots = Vec::with_capacity(sessions);
@@ -358,6 +372,7 @@ async fn append(common: Common, sessions: usize) -> anyhow::Result<()> {
         slots.push(tokio::sync::Mutex::new(Slot { generation: 0, id }));
     }
     let slots = Arc::new(slots);
+    let disk = server_pid.map(disk::DiskMeter::start).transpose()?;
     let recorder = run_workers(&common, move |n| {
         let (client, slots, run) = (Arc::clone(&client), Arc::clone(&slots), run.clone());
         async move {
@@ -384,11 +399,11 @@ async fn append(common: Common, sessions: usize) -> anyhow::Result<()> {
         }
     })
     .await;
-    recorder.print(
-        "append (REST, durable)",
-        &common,
-        json!({ "sessions": sessions }),
-    );
+    let mut params = json!({ "sessions": sessions });
+    if let Some(disk) = disk {
+        params["disk"] = disk.finish(recorder.ok()).await?;
+    }
+    recorder.print("append (REST, durable)", &common, params);
     Ok(())
 }
 

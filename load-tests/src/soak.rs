@@ -57,7 +57,11 @@ pub async fn soak(
                     duration: chat_seconds.max(1).min(left.as_secs().max(1)),
                     ..run.clone()
                 };
-                total.add(&fanout::drive(&chat, sessions, tabs, rate, Vec::new()).await?);
+                total.add(
+                    &fanout::drive(&chat, sessions, tabs, rate, Vec::new(), None)
+                        .await?
+                        .0,
+                );
             }
             anyhow::Ok(total)
         })

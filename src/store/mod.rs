@@ -50,6 +50,31 @@ impl Commit {
             events,
         }
     }
+
+    /// Brings `session` (at `expected_seq`) to the state after this commit.
+    pub fn apply_to(&self, session: &mut Session) {
+        session.meta = self.meta.clone();
+        for event in &self.events {
+            match event {
+                SessionEvent::MessageAdded { message, .. } => {
+                    session.messages.push(message.clone())
+                }
+                SessionEvent::ImageAdded {
+                    message_id, image, ..
+                } => {
+                    if let Some(message) = session
+                        .messages
+                        .iter_mut()
+                        .rev()
+                        .find(|m| &m.id == message_id)
+                    {
+                        message.images.push(image.clone());
+                    }
+                }
+                SessionEvent::SessionUpdated { .. } => {}
+            }
+        }
+    }
 }
 
 /// One page of a user's sessions and where the next page starts.

@@ -26,7 +26,11 @@ pub fn encode(event: &SessionEvent) -> String {
 
 /// An event written by any version.
 pub fn decode(text: &str) -> Result<SessionEvent, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    decode_value(serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?)
+}
+
+/// An event written by any version, already parsed.
+pub fn decode_value(value: Value) -> Result<SessionEvent, String> {
     match value.get("v").and_then(Value::as_u64) {
         Some(1) => serde_json::from_value::<Versioned>(value)
             .map_err(|e| format!("not an event of version 1: {e}"))?

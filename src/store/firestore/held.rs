@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use firestore::gcloud_sdk::prost_types::Timestamp as Instant;
 
-use crate::session::model::{Session, SessionEvent};
+use crate::session::model::Session;
 use crate::store::Commit;
 
 /// A document's version: its update time, as Firestore reports it.
@@ -120,23 +120,7 @@ impl Bodies {
             return;
         };
         let mut session = Session::clone(&held);
-        session.meta = commit.meta.clone();
-        for event in &commit.events {
-            match event {
-                SessionEvent::MessageAdded { message, .. } => {
-                    session.messages.push(message.clone())
-                }
-                SessionEvent::ImageAdded {
-                    message_id, image, ..
-                } => {
-                    if let Some(message) = session.messages.iter_mut().find(|m| &m.id == message_id)
-                    {
-                        message.images.push(image.clone());
-                    }
-                }
-                SessionEvent::SessionUpdated { .. } => {}
-            }
-        }
+        commit.apply_to(&mut session);
         self.hold(version, session);
     }
 

@@ -6,16 +6,17 @@ use sha2::{Digest, Sha256};
 use super::unavailable;
 use crate::session::model::{Image, Message, Session, SessionEvent, SessionMeta, Status};
 use crate::session::time::Timestamp;
-use crate::session::validation::{ListPosition, ListQuery};
-use crate::store::{Commit, EVENT_LOG_LENGTH, Page, StoreError, codec};
+use crate::session::validation::ListQuery;
+use crate::store::{Commit, EVENT_LOG_LENGTH, StoreError, codec};
 
 const META_COLUMNS: &str = "s.doc_id, s.uid, s.session_id, s.model, s.frame_size, s.style, \
      s.status, s.started_at, s.completed_at, s.created_at, s.updated_at, s.seq, s.total_images";
 
-pub(super) const FIND_BY_URL: &str = "SELECT s.doc_id FROM image_lookups l \
+/// Every session of the user holding the URL, with its `updatedAt`: the caller picks the most
+/// recent once the commits not yet in the tables are accounted for (usually there is one row).
+pub(super) const FIND_BY_URL: &str = "SELECT s.doc_id, s.updated_at FROM image_lookups l \
      JOIN sessions s ON s.doc_id = l.doc_id \
-     WHERE l.uid = ?1 AND l.url_hash = ?2 \
-     ORDER BY s.updated_at DESC, s.doc_id DESC LIMIT 1";
+     WHERE l.uid = ?1 AND l.url_hash = ?2";
 
 /// The list query for the given filters; parameters are bound by name.
 pub(super) fn list_sql(with_status: bool, with_cursor: bool) -> String {
@@ -104,7 +105,7 @@ pub(super) fn load_session(conn: &Connection, id: &str) -> Result<Option<Session
     meta.map(|meta| with_messages(conn, meta)).transpose()
 }
 
-fn with_messages(conn: &Connection, meta: SessionMeta) -> Result<Session, StoreError> {
+pub(super) fn with_messages(conn: &Connection, meta: SessionMeta) -> Result<Session, StoreError> {
     let messages: Vec<Message> = conn
         .prepare_cached(
             "SELECT message_id, prompt, timestamp FROM messages WHERE doc_id = ?1 ORDER BY position",
@@ -146,39 +147,44 @@ fn with_messages(conn: &Connection, meta: SessionMeta) -> Result<Session, StoreE
     Ok(Session::assemble(meta, messages, images))
 }
 
-pub(super) fn find_by_image_url(
+/// The sessions of the user holding an image under `url`, each with its `updatedAt`.
+pub(super) fn image_url_candidates(
     conn: &Connection,
     uid: &str,
     url: &str,
-) -> Result<Option<Session>, StoreError> {
-    let id: Option<String> = conn
-        .prepare_cached(FIND_BY_URL)
+) -> Result<Vec<(String, Timestamp)>, StoreError> {
+    conn.prepare_cached(FIND_BY_URL)
         .and_then(|mut stmt| {
-            stmt.query_row(params![uid, url_hash(url).as_slice()], |r| r.get(0))
-                .optional()
+            stmt.query_map(params![uid, url_hash(url).as_slice()], |r| {
+                Ok((r.get(0)?, Timestamp::from_millis(r.get(1)?)))
+            })?
+            .collect()
         })
-        .map_err(unavailable)?;
-    match id {
-        Some(id) => load_session(conn, &id),
-        None => Ok(None),
-    }
+        .map_err(unavailable)
 }
 
-pub(super) fn list_sessions(
+/// The session's `seq`, if it exists.
+pub(super) fn session_seq(conn: &Connection, id: &str) -> Result<Option<u64>, StoreError> {
+    conn.prepare_cached("SELECT seq FROM sessions WHERE doc_id = ?1")
+        .and_then(|mut stmt| stmt.query_row([id], |r| r.get(0)).optional())
+        .map_err(unavailable)
+}
+
+/// Up to `fetch` of the user's session rows matching the query, in list order.
+pub(super) fn list_metas(
     conn: &Connection,
     uid: &str,
     query: &ListQuery,
-) -> Result<Page, StoreError> {
+    fetch: usize,
+) -> Result<Vec<SessionMeta>, StoreError> {
     let sql = list_sql(query.status.is_some(), query.after.is_some());
-    let fetch = query.limit + 1;
     let status = query.status.map(Status::as_str);
     let (after_time, after_id) = query
         .after
         .as_ref()
         .map(|p| (p.updated_at.millis(), p.id.as_str()))
         .unzip();
-    let mut metas: Vec<SessionMeta> = conn
-        .prepare_cached(&sql)
+    conn.prepare_cached(&sql)
         .and_then(|mut stmt| {
             let mut named: Vec<(&str, &dyn rusqlite::ToSql)> =
                 vec![(":uid", &uid), (":limit", &fetch)];
@@ -191,30 +197,30 @@ pub(super) fn list_sessions(
             }
             stmt.query_map(named.as_slice(), meta_from_row)?.collect()
         })
-        .map_err(unavailable)?;
-    let next = if metas.len() > query.limit {
-        metas.truncate(query.limit);
-        metas.last().map(|m| ListPosition {
-            updated_at: m.updated_at,
-            id: m.id.clone(),
-        })
-    } else {
-        None
-    };
-    let sessions = metas
-        .into_iter()
-        .map(|meta| with_messages(conn, meta))
-        .collect::<Result<_, _>>()?;
-    Ok(Page { sessions, next })
+        .map_err(unavailable)
+}
+
+/// Writes one commit into the tables: the compare-and-set on the session row, its messages and
+/// images, and its events in the log.
+pub(super) fn write_commit(conn: &Connection, commit: &Commit) -> Result<(), StoreError> {
+    update_meta(conn, &commit.meta, commit.expected_seq)?;
+    for event in &commit.events {
+        match event {
+            SessionEvent::MessageAdded { message, .. } => {
+                insert_message(conn, &commit.meta, message)?;
+            }
+            SessionEvent::ImageAdded {
+                message_id, image, ..
+            } => insert_image(conn, &commit.meta, message_id, image)?,
+            SessionEvent::SessionUpdated { .. } => {}
+        }
+    }
+    log_events(conn, commit)
 }
 
 /// The compare-and-set at the heart of every commit: the row moves to `meta` only if its
 /// `seq` is still `expected_seq`.
-pub(super) fn update_meta(
-    conn: &Connection,
-    meta: &SessionMeta,
-    expected_seq: u64,
-) -> Result<(), StoreError> {
+fn update_meta(conn: &Connection, meta: &SessionMeta, expected_seq: u64) -> Result<(), StoreError> {
     let updated = conn
         .prepare_cached(
             "UPDATE sessions SET model = ?1, frame_size = ?2, style = ?3, status = ?4, \
@@ -250,7 +256,7 @@ pub(super) fn update_meta(
     })
 }
 
-pub(super) fn insert_message(
+fn insert_message(
     conn: &Connection,
     meta: &SessionMeta,
     message: &Message,
@@ -275,7 +281,7 @@ pub(super) fn insert_message(
     Ok(())
 }
 
-pub(super) fn insert_image(
+fn insert_image(
     conn: &Connection,
     meta: &SessionMeta,
     message_id: &str,
@@ -323,7 +329,7 @@ pub(super) fn delete_session(conn: &Connection, id: &str) -> Result<(), StoreErr
     }
 }
 
-pub(super) fn log_events(conn: &Connection, commit: &Commit) -> Result<(), StoreError> {
+fn log_events(conn: &Connection, commit: &Commit) -> Result<(), StoreError> {
     let meta = &commit.meta;
     let mut insert = conn
         .prepare_cached("INSERT INTO events (doc_id, seq, event) VALUES (?1, ?2, ?3)")
@@ -342,43 +348,20 @@ pub(super) fn log_events(conn: &Connection, commit: &Commit) -> Result<(), Store
     Ok(())
 }
 
-pub(super) fn events_since(
+/// The session's `seq` and the events its log holds after `after_seq`, in order; `NotFound`
+/// if there is no such session.
+pub(super) fn logged_events(
     conn: &Connection,
     id: &str,
     after_seq: u64,
-) -> Result<Option<Vec<SessionEvent>>, StoreError> {
-    let Some(current) = conn
-        .prepare_cached("SELECT seq FROM sessions WHERE doc_id = ?1")
-        .and_then(|mut stmt| stmt.query_row([id], |r| r.get::<_, u64>(0)).optional())
-        .map_err(unavailable)?
-    else {
-        return Err(StoreError::NotFound);
-    };
-    let rows: Vec<(u64, String)> = conn
+) -> Result<(u64, Vec<(u64, String)>), StoreError> {
+    let current = session_seq(conn, id)?.ok_or(StoreError::NotFound)?;
+    let rows = conn
         .prepare_cached("SELECT seq, event FROM events WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")
         .and_then(|mut stmt| {
             stmt.query_map(params![id, after_seq], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
         })
         .map_err(unavailable)?;
-    let complete = rows.len() as u64 == current.saturating_sub(after_seq)
-        && rows
-            .iter()
-            .zip(after_seq + 1..)
-            .all(|((seq, _), expected)| *seq == expected);
-    if !complete {
-        return Ok(None);
-    }
-    let mut events = Vec::with_capacity(rows.len());
-    for (seq, text) in rows {
-        match codec::decode(&text) {
-            Ok(event) => events.push(event),
-            Err(cause) => {
-                // Not replayable: the socket gets a snapshot instead.
-                tracing::error!(session = %id, seq, %cause, "an event of the log does not decode");
-                return Ok(None);
-            }
-        }
-    }
-    Ok(Some(events))
+    Ok((current, rows))
 }

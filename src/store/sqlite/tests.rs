@@ -1,6 +1,8 @@
 //! The store's own guarantees, beneath the actor: query plans, the `seq` compare-and-set, and
 //! migrations.
 
+use std::collections::HashMap;
+
 use super::*;
 use crate::session::model::Status;
 use crate::session::time::Timestamp;
@@ -177,4 +179,205 @@ async fn under_a_steady_stream_of_commits_the_wal_starts_over_and_stays_small() 
         let stored = store.load(&session.id).await.unwrap().unwrap();
         assert_eq!(stored.meta.seq, session.seq);
     }
+}
+
+fn message_with_image(seq: u64, id: &str, url: &str, order: u32) -> SessionEvent {
+    SessionEvent::MessageAdded {
+        seq,
+        message: crate::session::model::Message {
+            id: id.into(),
+            prompt: format!("prompt {id}"),
+            timestamp: Timestamp::now(),
+            images: vec![crate::session::model::Image {
+                id: format!("img-{id}"),
+                url: url.into(),
+                storage_path: None,
+                original_url: None,
+                firebase_url: None,
+                order,
+            }],
+        },
+    }
+}
+
+/// The commit that adds one message with one image to `session`.
+fn append(session: &mut SessionMeta, message: &str, url: &str, at: i64) -> Commit {
+    let expected = session.seq;
+    session.seq += 1;
+    session.total_images += 1;
+    session.updated_at = Timestamp::from_millis(at);
+    let event = message_with_image(session.seq, message, url, session.total_images);
+    Commit::new(expected, session.clone(), vec![event])
+}
+
+fn tables(dir: &Path) -> Connection {
+    let mut conn = Connection::open(dir.join("db")).unwrap();
+    schema::migrate(&mut conn).unwrap();
+    conn
+}
+
+#[test]
+fn reads_see_held_commits_in_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = tables(dir.path());
+    let (mut a, mut b) = (meta("a", "alice", "sa"), meta("b", "alice", "sb"));
+    for session in [&a, &b] {
+        rows::insert_session(&conn, session).unwrap();
+    }
+    // In the tables, b is the more recent and both hold the shared URL.
+    rows::write_commit(&conn, &append(&mut a, "a1", "https://x/shared", 1_000)).unwrap();
+    rows::write_commit(&conn, &append(&mut b, "b1", "https://x/shared", 2_000)).unwrap();
+    // Held, not in the tables: a moves ahead and gains another URL.
+    let held_commit = Arc::new(append(&mut a, "a2", "https://x/new", 3_000));
+    let held: HashMap<String, overlay::Commits> =
+        [("a".to_owned(), vec![Arc::clone(&held_commit)])].into();
+
+    let loaded = read::load(&conn, "a", &held["a"]).unwrap().unwrap();
+    assert_eq!(loaded.meta.seq, 2);
+    assert_eq!(loaded.messages.len(), 2);
+    assert_eq!(loaded.messages[1].images[0].url, "https://x/new");
+
+    let page = read::list(
+        &conn,
+        "alice",
+        &ListQuery::parse(&[], "alice").unwrap(),
+        &held,
+    )
+    .unwrap();
+    let order: Vec<&str> = page.sessions.iter().map(|s| s.meta.id.as_str()).collect();
+    assert_eq!(
+        order,
+        ["a", "b"],
+        "a's held commit makes it the most recent"
+    );
+    assert_eq!(page.sessions[0].meta.seq, 2);
+
+    let shared = read::find_by_image_url(&conn, "alice", "https://x/shared", &held, &[]).unwrap();
+    assert_eq!(
+        shared.unwrap().meta.id,
+        "a",
+        "the most recent session holding the URL"
+    );
+    let new = read::find_by_image_url(&conn, "alice", "https://x/new", &held, &["a".into()]);
+    assert_eq!(new.unwrap().unwrap().meta.seq, 2);
+    let none = read::find_by_image_url(&conn, "bob", "https://x/new", &HashMap::new(), &[]);
+    assert!(none.unwrap().is_none());
+
+    let events = read::events_since(&conn, "a", 0, &held["a"])
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        events.iter().map(SessionEvent::seq).collect::<Vec<_>>(),
+        [1, 2]
+    );
+
+    // Once flushed, the same commit held by a read that started earlier is applied once.
+    rows::write_commit(&conn, &held_commit).unwrap();
+    let loaded = read::load(&conn, "a", &held["a"]).unwrap().unwrap();
+    assert_eq!(loaded.messages.len(), 2);
+    let events = read::events_since(&conn, "a", 0, &held["a"])
+        .unwrap()
+        .unwrap();
+    assert_eq!(events.len(), 2);
+}
+
+#[tokio::test]
+async fn the_journal_left_by_a_crash_is_applied_on_open_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut session = meta("doc1", "alice", "s1");
+    let first = append(&mut session, "m1", "https://x/1", 1_000);
+    {
+        let store = SqliteStore::open(&path, &options()).unwrap();
+        store.create(&meta("doc1", "alice", "s1")).await.unwrap();
+        store.commit(&first).await.unwrap();
+    }
+    // What a process killed after acknowledging three more commits leaves: a segment holding
+    // them (and, again, one already in the tables), its last line cut short.
+    let mut lines = Vec::new();
+    journal::encode(&first, &mut lines);
+    let more: Vec<Commit> = (2..=4)
+        .map(|n| {
+            append(
+                &mut session,
+                &format!("m{n}"),
+                &format!("https://x/{n}"),
+                1_000 + n,
+            )
+        })
+        .collect();
+    for commit in &more {
+        journal::encode(commit, &mut lines);
+    }
+    let mut torn = Vec::new();
+    journal::encode(&append(&mut session, "m5", "https://x/5", 2_000), &mut torn);
+    lines.extend_from_slice(&torn[..torn.len() / 2]);
+    let segments = journal_dir(&path);
+    std::fs::create_dir_all(&segments).unwrap();
+    std::fs::write(segments.join("000000000007.jsonl"), &lines).unwrap();
+
+    let store = SqliteStore::open(&path, &options()).unwrap();
+    let loaded = store.load("doc1").await.unwrap().unwrap();
+    assert_eq!(
+        loaded.meta.seq, 4,
+        "the three acknowledged commits, not the torn one"
+    );
+    let prompts: Vec<&str> = loaded.messages.iter().map(|m| m.prompt.as_str()).collect();
+    assert_eq!(
+        prompts,
+        ["prompt m1", "prompt m2", "prompt m3", "prompt m4"]
+    );
+    let restored = store
+        .find_by_image_url("alice", "https://x/3")
+        .await
+        .unwrap();
+    assert_eq!(restored.unwrap().meta.id, "doc1");
+    let names: Vec<String> = std::fs::read_dir(&segments)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["000000000008.jsonl"],
+        "applied segments are removed"
+    );
+    // The next commit continues from there.
+    let mut current = loaded.meta.clone();
+    store
+        .commit(&append(&mut current, "m5", "https://x/5", 3_000))
+        .await
+        .unwrap();
+    assert_eq!(store.load("doc1").await.unwrap().unwrap().meta.seq, 5);
+}
+
+#[tokio::test]
+async fn commits_are_read_back_before_and_after_their_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db"), &options()).unwrap();
+    let mut session = meta("doc1", "alice", "s1");
+    store.create(&session).await.unwrap();
+    for n in 1..=3 {
+        let commit = append(&mut session, &format!("m{n}"), &format!("https://x/{n}"), n);
+        store.commit(&commit).await.unwrap();
+        assert_eq!(
+            store.load("doc1").await.unwrap().unwrap().meta.seq,
+            n as u64
+        );
+    }
+    // Past the flush interval the tables hold them and the overlay nothing.
+    let deadline = std::time::Instant::now() + 4 * FLUSH_EVERY;
+    while store.overlay.len() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.overlay.len(), 0, "the commits were never flushed");
+    let loaded = store.load("doc1").await.unwrap().unwrap();
+    assert_eq!(loaded.meta.seq, 3);
+    assert_eq!(loaded.messages.len(), 3);
+    let events = store.events_since("doc1", 1).await.unwrap().unwrap();
+    assert_eq!(
+        events.iter().map(SessionEvent::seq).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    store.delete("doc1").await.unwrap();
+    assert!(store.load("doc1").await.unwrap().is_none());
 }
