@@ -388,30 +388,33 @@ fn flush(conn: &Connection, commits: &[Arc<Commit>]) -> rusqlite::Result<()> {
     }
 }
 
-/// One session's commits, inside a savepoint: a commit that cannot be applied leaves none of
-/// its rows behind.
+/// One session's commits, inside a savepoint, as one update of the session row: a group that
+/// cannot be applied leaves none of its rows behind.
 fn flush_session(conn: &Connection, commits: &[Arc<Commit>]) -> rusqlite::Result<()> {
+    let Some(id) = commits.first().map(|commit| commit.meta.id.as_str()) else {
+        return Ok(());
+    };
+    let Some(stored) = rows::session_seq(conn, id).ok().flatten() else {
+        // Deleted since.
+        return Ok(());
+    };
+    let fresh: Vec<&Commit> = commits
+        .iter()
+        .map(|commit| &**commit)
+        .filter(|commit| commit.meta.seq > stored)
+        .collect();
+    if fresh.is_empty() {
+        return Ok(());
+    }
     conn.prepare_cached("SAVEPOINT flush")?.execute([])?;
-    for commit in commits {
-        match rows::write_commit(conn, commit) {
-            Ok(()) => {}
-            Err(StoreError::SeqMismatch)
-                if rows::session_seq(conn, &commit.meta.id)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|stored| stored >= commit.meta.seq) => {}
-            Err(StoreError::NotFound) => break,
-            Err(err) => {
-                tracing::error!(
-                    session = %commit.meta.id,
-                    seq = commit.meta.seq,
-                    error = %err,
-                    "a journaled commit cannot be written into the tables"
-                );
-                conn.prepare_cached("ROLLBACK TO flush")?.execute([])?;
-                break;
-            }
-        }
+    if let Err(err) = rows::write_commits(conn, &fresh) {
+        tracing::error!(
+            session = %id,
+            seq = stored,
+            error = %err,
+            "journaled commits cannot be written into the tables"
+        );
+        conn.prepare_cached("ROLLBACK TO flush")?.execute([])?;
     }
     conn.prepare_cached("RELEASE flush")?.execute([])?;
     Ok(())
@@ -662,8 +665,6 @@ fn open_connection(path: &Path, synchronous: Synchronous) -> Result<Connection, 
         Synchronous::Full => "FULL",
     };
     conn.pragma_update(None, "synchronous", sync)
-        .map_err(unavailable)?;
-    conn.pragma_update(None, "foreign_keys", true)
         .map_err(unavailable)?;
     // Savepoints' statement journals stay in memory rather than in temporary files.
     conn.pragma_update(None, "temp_store", "MEMORY")

@@ -200,22 +200,29 @@ pub(super) fn list_metas(
         .map_err(unavailable)
 }
 
-/// Writes one commit into the tables: the compare-and-set on the session row, its messages and
-/// images, and its events in the log.
-pub(super) fn write_commit(conn: &Connection, commit: &Commit) -> Result<(), StoreError> {
-    update_meta(conn, &commit.meta, commit.expected_seq)?;
-    for event in &commit.events {
-        match event {
-            SessionEvent::MessageAdded { message, .. } => {
-                insert_message(conn, &commit.meta, message)?;
+/// Writes consecutive commits of one session into the tables: the compare-and-set of the
+/// session row from the first commit's `expected_seq` to the last one's metadata, then their
+/// messages, images and events.
+pub(super) fn write_commits(conn: &Connection, commits: &[&Commit]) -> Result<(), StoreError> {
+    let (Some(first), Some(last)) = (commits.first(), commits.last()) else {
+        return Ok(());
+    };
+    update_meta(conn, &last.meta, first.expected_seq)?;
+    for commit in commits {
+        for event in &commit.events {
+            match event {
+                SessionEvent::MessageAdded { message, .. } => {
+                    insert_message(conn, &commit.meta, message)?;
+                }
+                SessionEvent::ImageAdded {
+                    message_id, image, ..
+                } => insert_image(conn, &commit.meta, message_id, image)?,
+                SessionEvent::SessionUpdated { .. } => {}
             }
-            SessionEvent::ImageAdded {
-                message_id, image, ..
-            } => insert_image(conn, &commit.meta, message_id, image)?,
-            SessionEvent::SessionUpdated { .. } => {}
         }
+        log_events(conn, commit)?;
     }
-    log_events(conn, commit)
+    trim_events(conn, &last.meta)
 }
 
 /// The compare-and-set at the heart of every commit: the row moves to `meta` only if its
@@ -317,7 +324,13 @@ fn insert_image(
     Ok(())
 }
 
+/// Deletes the session and every row of it (the tables carry no cascading keys).
 pub(super) fn delete_session(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    for table in ["messages", "images", "image_lookups", "events"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE doc_id = ?1"))
+            .and_then(|mut stmt| stmt.execute([id]))
+            .map_err(unavailable)?;
+    }
     let deleted = conn
         .prepare_cached("DELETE FROM sessions WHERE doc_id = ?1")
         .and_then(|mut stmt| stmt.execute([id]))
@@ -339,6 +352,11 @@ fn log_events(conn: &Connection, commit: &Commit) -> Result<(), StoreError> {
             .execute(params![meta.id, event.seq(), codec::encode(event)])
             .map_err(unavailable)?;
     }
+    Ok(())
+}
+
+/// Keeps the latest [`EVENT_LOG_LENGTH`] events of the session.
+fn trim_events(conn: &Connection, meta: &SessionMeta) -> Result<(), StoreError> {
     let oldest_kept = meta.seq.saturating_sub(EVENT_LOG_LENGTH);
     if oldest_kept > 0 {
         conn.prepare_cached("DELETE FROM events WHERE doc_id = ?1 AND seq <= ?2")

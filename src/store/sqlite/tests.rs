@@ -225,8 +225,8 @@ fn reads_see_held_commits_in_their_place() {
         rows::insert_session(&conn, session).unwrap();
     }
     // In the tables, b is the more recent and both hold the shared URL.
-    rows::write_commit(&conn, &append(&mut a, "a1", "https://x/shared", 1_000)).unwrap();
-    rows::write_commit(&conn, &append(&mut b, "b1", "https://x/shared", 2_000)).unwrap();
+    rows::write_commits(&conn, &[&append(&mut a, "a1", "https://x/shared", 1_000)]).unwrap();
+    rows::write_commits(&conn, &[&append(&mut b, "b1", "https://x/shared", 2_000)]).unwrap();
     // Held, not in the tables: a moves ahead and gains another URL.
     let held_commit = Arc::new(append(&mut a, "a2", "https://x/new", 3_000));
     let held: HashMap<String, overlay::Commits> =
@@ -272,7 +272,7 @@ fn reads_see_held_commits_in_their_place() {
     );
 
     // Once flushed, the same commit held by a read that started earlier is applied once.
-    rows::write_commit(&conn, &held_commit).unwrap();
+    rows::write_commits(&conn, &[&held_commit]).unwrap();
     let loaded = read::load(&conn, "a", &held["a"]).unwrap().unwrap();
     assert_eq!(loaded.messages.len(), 2);
     let events = read::events_since(&conn, "a", 0, &held["a"])
