@@ -91,6 +91,7 @@ impl Server {
                 sockets: TaskTracker::new(),
                 fanout,
                 ops: Arc::new(ops),
+                bodies: Arc::default(),
             },
             metrics: metrics_listener.map(|listener| (listener, metrics)),
         })

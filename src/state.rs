@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::bodies::Bodies;
 use crate::auth::Authenticator;
 use crate::auth::origin::OriginPolicy;
 use crate::fanout::Fanout;
@@ -30,6 +31,8 @@ pub struct AppState {
     /// The link to the other instances (for readiness).
     pub fanout: Arc<dyn Fanout>,
     pub ops: Arc<Operations>,
+    /// The latest answer of each session recently read, with its `ETag`.
+    pub bodies: Arc<Bodies>,
 }
 
 /// The server's state as operators see it.

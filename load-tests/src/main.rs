@@ -66,6 +66,11 @@ enum Scenario {
         images: usize,
         #[arg(long, value_enum, default_value_t = RestoreBy::ImageUrl)]
         by: RestoreBy,
+        /// Send each session's `ETag` back in `If-None-Match`, as a client re-opening a
+        /// session it holds: the server answers 304 with no body (a server without tags, such
+        /// as the baseline, answers in full).
+        #[arg(long)]
+        revalidate: bool,
     },
     /// One writer per session over WebSocket, every tab receiving: delivery latency and gaps.
     Fanout {
@@ -189,14 +194,15 @@ impl Client {
 
     /// Sends a request whose answer is only checked, not parsed: the load generator shares the
     /// machine, and parsing every body would measure the generator rather than the server.
-    async fn check(&self, request: reqwest::RequestBuilder) -> anyhow::Result<()> {
+    /// Answers the status: a success or 304.
+    async fn check(&self, request: reqwest::RequestBuilder) -> anyhow::Result<reqwest::StatusCode> {
         let response = request.bearer_auth(&self.token).send().await?;
         let status = response.status();
         let body = response.bytes().await?;
-        if !status.is_success() {
+        if !status.is_success() && status != reqwest::StatusCode::NOT_MODIFIED {
             bail!("{status}: {}", String::from_utf8_lossy(&body));
         }
-        Ok(())
+        Ok(status)
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
@@ -239,7 +245,8 @@ async fn main() -> anyhow::Result<()> {
             sessions,
             images,
             by,
-        } => restore(common, sessions, images, by).await,
+            revalidate,
+        } => restore(common, sessions, images, by, revalidate).await,
         Scenario::Append {
             common,
             sessions,
@@ -323,32 +330,74 @@ async fn restore(
     sessions: usize,
     images: usize,
     by: RestoreBy,
+    revalidate: bool,
 ) -> anyhow::Result<()> {
     let client = Arc::new(Client::new(&common, "load-restore")?);
-    let targets = Arc::new(seed(&client, sessions, images).await?);
+    let seeded = seed(&client, sessions, images).await?;
+    let request = move |client: &Client, (id, url): &(String, String)| match by {
+        RestoreBy::ImageUrl => client
+            .http
+            .get(format!("{}/by-image-url", client.base))
+            .query(&[("imageUrl", url)]),
+        RestoreBy::Id => client.http.get(format!("{}/{id}", client.base)),
+    };
+    // Each target with the tag of its answer, when revalidating.
+    let mut targets = Vec::with_capacity(seeded.len());
+    for target in seeded {
+        let tag = if revalidate {
+            let response = request(&client, &target)
+                .bearer_auth(&client.token)
+                .send()
+                .await?;
+            response
+                .headers()
+                .get(reqwest::header::ETAG)
+                .and_then(|tag| tag.to_str().ok())
+                .map(str::to_owned)
+        } else {
+            None
+        };
+        targets.push((target, tag));
+    }
+    let targets = Arc::new(targets);
+    let not_modified = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Arc::clone(&not_modified);
     let recorder = run_workers(&common, move |_| {
-        let (client, targets) = (Arc::clone(&client), Arc::clone(&targets));
+        let (client, targets, counted) = (
+            Arc::clone(&client),
+            Arc::clone(&targets),
+            Arc::clone(&counted),
+        );
         async move {
-            let (id, url) = &targets[rand::rng().random_range(0..targets.len())];
-            let request = match by {
-                RestoreBy::ImageUrl => client
-                    .http
-                    .get(format!("{}/by-image-url", client.base))
-                    .query(&[("imageUrl", url)]),
-                RestoreBy::Id => client.http.get(format!("{}/{id}", client.base)),
-            };
-            client.check(request).await
+            let (target, tag) = &targets[rand::rng().random_range(0..targets.len())];
+            let mut get = request(&client, target);
+            if let Some(tag) = tag {
+                get = get.header(reqwest::header::IF_NONE_MATCH, tag);
+            }
+            if client.check(get).await? == reqwest::StatusCode::NOT_MODIFIED {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(())
         }
     })
     .await;
-    let name = match by {
-        RestoreBy::ImageUrl => "restore by-image-url",
-        RestoreBy::Id => "restore get-by-id",
+    let name = match (by, revalidate) {
+        (RestoreBy::ImageUrl, false) => "restore by-image-url",
+        (RestoreBy::Id, false) => "restore get-by-id",
+        (RestoreBy::ImageUrl, true) => "restore by-image-url, revalidated",
+        (RestoreBy::Id, true) => "restore get-by-id, revalidated",
     };
+    let not_modified = not_modified.load(std::sync::atomic::Ordering::Relaxed);
+    if revalidate {
+        println!(
+            "  304 Not Modified: {not_modified} of {} answers",
+            recorder.ok()
+        );
+    }
     recorder.print(
         name,
         &common,
-        json!({ "sessions": sessions, "images": images }),
+        json!({ "sessions": sessions, "images": images, "not_modified": not_modified }),
     );
     Ok(())
 }
@@ -395,7 +444,7 @@ async fn append(common: Common, sessions: usize, server_pid: Option<u32>) -> any
                 .http
                 .post(format!("{}/{id}/messages", client.base))
                 .body(body.to_string());
-            client.check(request).await
+            client.check(request).await.map(drop)
         }
     })
     .await;

@@ -76,6 +76,7 @@ pub async fn soak(
                     client
                         .check(client.http.get(format!("{}/{id}", client.base)))
                         .await
+                        .map(drop)
                 }
             })
             .await

@@ -2,11 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::extract::{AuthUser, DocId, JsonObject, QueryPairs};
 use crate::error::ApiError;
 use crate::protocol::rest;
+use crate::session::Current;
 use crate::session::validation::{InvalidInput, ListQuery, NewSession};
 use crate::state::AppState;
 
@@ -32,20 +34,42 @@ pub async fn find_or_create(
     Ok(Json(rest::found_or_created(&id, created)))
 }
 
+/// `GET /:id`: `304` when `If-None-Match` names the session as it stands.
 pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,
     DocId(id): DocId,
+    request: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let session = state.sessions.get(&user.uid, &id).await?;
-    Ok(Json(rest::session(&session)).into_response())
+    let current = state.sessions.current(&user.uid, &id).await?;
+    answer(&state, &user, current, &request).await
 }
 
-/// `GET /by-image-url?imageUrl=U`: restore from any image of the session.
+/// The session's answer: held, unless it changed since it was last given; read and serialized
+/// otherwise.
+async fn answer(
+    state: &AppState,
+    user: &AuthUser,
+    current: Current,
+    request: &HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(held) = state.bodies.get(current.id(), current.seq()) {
+        return Ok(held.respond(request));
+    }
+    let session = match current {
+        Current::Session(session) => session,
+        Current::Version(version) => state.sessions.get(&user.uid, &version.id).await?,
+    };
+    Ok(state.bodies.hold(&session).respond(request))
+}
+
+/// `GET /by-image-url?imageUrl=U`: restore from any image of the session; `304` when
+/// `If-None-Match` names the session as it stands.
 pub async fn by_image_url(
     State(state): State<AppState>,
     user: AuthUser,
     QueryPairs(pairs): QueryPairs,
+    request: HeaderMap,
 ) -> Result<Response, ApiError> {
     let url = pairs
         .iter()
@@ -56,8 +80,8 @@ pub async fn by_image_url(
     if url.chars().count() > state.sessions.limits().max_url_chars {
         return Err(ApiError::NotFound);
     }
-    let session = state.sessions.find_by_image_url(&user.uid, url).await?;
-    Ok(Json(rest::session(&session)).into_response())
+    let current = state.sessions.current_by_image_url(&user.uid, url).await?;
+    answer(&state, &user, current, &request).await
 }
 
 /// `GET /?limit&cursor&status`: `nextCursor` only when more sessions remain.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use crate::store::{Page, SessionStore, StoreError};
+use crate::store::{Located, Page, SessionStore, StoreError, Version};
 pub use handle::Pending;
 use handle::{SendError, SessionHandle};
 use model::{FieldChanges, Session, SessionMeta, Status};
@@ -88,6 +88,39 @@ pub enum AttachStart {
     Snapshot(Box<Session>),
     /// The events after the requested `sinceSeq`, up to `seq`, in order.
     Replay(Vec<model::SessionEvent>),
+}
+
+/// A session as read, or only its version (see [`Sessions::current`]).
+pub enum Current {
+    Version(Version),
+    Session(Arc<Session>),
+}
+
+impl Current {
+    /// The user's session, or `NotFound` (another user's is not told apart from none).
+    fn owned(located: Option<Located>, uid: &str) -> Result<Self, SessionError> {
+        match located {
+            Some(Located::Version(version)) if version.uid == uid => Ok(Current::Version(version)),
+            Some(Located::Session(session)) if session.meta.uid == uid => {
+                Ok(Current::Session(Arc::new(session)))
+            }
+            _ => Err(SessionError::NotFound),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Current::Version(version) => &version.id,
+            Current::Session(session) => &session.meta.id,
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        match self {
+            Current::Version(version) => version.seq,
+            Current::Session(session) => session.meta.seq,
+        }
+    }
 }
 
 /// A 20-character alphanumeric id, as Firestore generates them.
@@ -197,11 +230,25 @@ impl Sessions {
         }
     }
 
-    pub async fn find_by_image_url(&self, uid: &str, url: &str) -> Result<Session, SessionError> {
-        self.store
-            .find_by_image_url(uid, url)
-            .await?
-            .ok_or(SessionError::NotFound)
+    /// The session as it stands, or only its version where that costs less to learn (the
+    /// caller may hold a copy of that version).
+    pub async fn current(&self, uid: &str, id: &str) -> Result<Current, SessionError> {
+        if self.store.exclusive()
+            && let Some(handle) = self.registry.live(id)
+            && let Ok(pending) = handle.read(uid, self.settings.send_timeout).await
+        {
+            return pending.wait().await.map(Current::Session);
+        }
+        Current::owned(self.store.locate(id).await?, uid)
+    }
+
+    /// The session restored by `url`, or only its version where that costs less to learn.
+    pub async fn current_by_image_url(
+        &self,
+        uid: &str,
+        url: &str,
+    ) -> Result<Current, SessionError> {
+        Current::owned(self.store.locate_by_image_url(uid, url).await?, uid)
     }
 
     pub async fn list(&self, uid: &str, query: &ListQuery) -> Result<Page, SessionError> {

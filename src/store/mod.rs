@@ -77,6 +77,32 @@ impl Commit {
     }
 }
 
+/// A session's owner and version: enough to tell whether a copy of it is current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub id: String,
+    pub uid: String,
+    pub seq: u64,
+}
+
+impl Version {
+    pub fn of(session: &Session) -> Self {
+        Self {
+            id: session.meta.id.clone(),
+            uid: session.meta.uid.clone(),
+            seq: session.meta.seq,
+        }
+    }
+}
+
+/// What a store answers to "which session, as of when": the version alone where it can tell it
+/// for less than reading the session, or else the session itself.
+#[derive(Debug)]
+pub enum Located {
+    Version(Version),
+    Session(Session),
+}
+
 /// One page of a user's sessions and where the next page starts.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -102,6 +128,23 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The user's most recently updated session holding an image whose `url`, `originalUrl`
     /// or `firebaseUrl` is exactly `url`.
     async fn find_by_image_url(&self, uid: &str, url: &str) -> Result<Option<Session>, StoreError>;
+
+    /// The session [`Self::load`] would answer, or only its version.
+    async fn locate(&self, id: &str) -> Result<Option<Located>, StoreError> {
+        Ok(self.load(id).await?.map(Located::Session))
+    }
+
+    /// The session [`Self::find_by_image_url`] would answer, or only its version.
+    async fn locate_by_image_url(
+        &self,
+        uid: &str,
+        url: &str,
+    ) -> Result<Option<Located>, StoreError> {
+        Ok(self
+            .find_by_image_url(uid, url)
+            .await?
+            .map(Located::Session))
+    }
 
     /// The user's sessions, `updatedAt` descending, ties broken by id descending.
     async fn list(&self, uid: &str, query: &ListQuery) -> Result<Page, StoreError>;

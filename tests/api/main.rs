@@ -11,6 +11,7 @@ mod auth_fuzz;
 mod concurrency;
 mod cors;
 mod durability;
+mod etag;
 mod eviction;
 mod firebase;
 mod flow;

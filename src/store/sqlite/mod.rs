@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, oneshot};
 
-use super::{Commit, Page, SessionStore, StoreError};
+use super::{Commit, Located, Page, SessionStore, StoreError};
 use crate::session::model::{Session, SessionEvent, SessionMeta};
 use crate::session::validation::ListQuery;
 use journal::Journal;
@@ -284,6 +284,30 @@ impl SessionStore for SqliteStore {
             read::find_by_image_url(conn, &uid, &url, &held, &holding)
         })
         .await
+    }
+
+    async fn locate(&self, id: &str) -> Result<Option<Located>, StoreError> {
+        let id = id.to_owned();
+        let held = self.overlay.session(&id);
+        let version = self
+            .read("locate", move |conn| read::locate(conn, &id, &held))
+            .await?;
+        Ok(version.map(Located::Version))
+    }
+
+    async fn locate_by_image_url(
+        &self,
+        uid: &str,
+        url: &str,
+    ) -> Result<Option<Located>, StoreError> {
+        let (uid, url) = (uid.to_owned(), url.to_owned());
+        let (held, holding) = self.overlay.user_with_url(&uid, &url);
+        let version = self
+            .read("locate-restore", move |conn| {
+                read::locate_by_image_url(conn, &uid, &url, &held, &holding)
+            })
+            .await?;
+        Ok(version.map(Located::Version))
     }
 
     async fn list(&self, uid: &str, query: &ListQuery) -> Result<Page, StoreError> {

@@ -9,7 +9,7 @@ use super::overlay::{Commits, bring_up, latest_meta};
 use super::{rows, unavailable};
 use crate::session::model::{Session, SessionEvent, SessionMeta};
 use crate::session::validation::{ListPosition, ListQuery};
-use crate::store::{Page, StoreError, codec};
+use crate::store::{Page, StoreError, Version, codec};
 
 fn snapshot<T>(
     conn: &Connection,
@@ -42,9 +42,39 @@ pub(super) fn load(
     snapshot(conn, |conn| load_with(conn, id, Some(held)))
 }
 
-/// The user's most recently updated session holding `url`: those the tables say hold it, at
-/// the `updatedAt` the overlay gives them if it holds commits of theirs, and those given it by
-/// commits held in the overlay.
+/// The sessions of the user holding `url`, most recently updated first: those the tables say
+/// hold it, at the `updatedAt` and `seq` the overlay gives them if it holds commits of theirs,
+/// and those given it by commits held in the overlay.
+fn ranked_by_url(
+    conn: &Connection,
+    uid: &str,
+    url: &str,
+    held: &HashMap<String, Commits>,
+    holding: &[String],
+) -> Result<Vec<rows::Candidate>, StoreError> {
+    let mut candidates = rows::image_url_candidates(conn, uid, url)?;
+    for candidate in &mut candidates {
+        if let Some(meta) = held.get(&candidate.id).and_then(latest_meta) {
+            candidate.updated_at = meta.updated_at;
+            candidate.seq = meta.seq;
+        }
+    }
+    for id in holding {
+        if !candidates.iter().any(|known| &known.id == id)
+            && let Some(meta) = held.get(id).and_then(latest_meta)
+        {
+            candidates.push(rows::Candidate {
+                id: id.clone(),
+                updated_at: meta.updated_at,
+                seq: meta.seq,
+            });
+        }
+    }
+    candidates.sort_unstable_by(|a, b| (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id)));
+    Ok(candidates)
+}
+
+/// The user's most recently updated session holding `url`.
 pub(super) fn find_by_image_url(
     conn: &Connection,
     uid: &str,
@@ -53,27 +83,47 @@ pub(super) fn find_by_image_url(
     holding: &[String],
 ) -> Result<Option<Session>, StoreError> {
     snapshot(conn, |conn| {
-        let mut candidates = rows::image_url_candidates(conn, uid, url)?;
-        for (id, updated_at) in &mut candidates {
-            if let Some(meta) = held.get(id.as_str()).and_then(latest_meta) {
-                *updated_at = meta.updated_at;
-            }
-        }
-        for id in holding {
-            if !candidates.iter().any(|(known, _)| known == id)
-                && let Some(meta) = held.get(id).and_then(latest_meta)
-            {
-                candidates.push((id.clone(), meta.updated_at));
-            }
-        }
-        candidates.sort_unstable_by(|(a, at), (b, bt)| (bt, b).cmp(&(at, a)));
-        for (id, _) in candidates {
-            if let Some(session) = load_with(conn, &id, held.get(&id))? {
+        for candidate in ranked_by_url(conn, uid, url, held, holding)? {
+            if let Some(session) = load_with(conn, &candidate.id, held.get(&candidate.id))? {
                 return Ok(Some(session));
             }
         }
         Ok(None)
     })
+}
+
+/// The version of the session [`find_by_image_url`] answers, without reading it.
+pub(super) fn locate_by_image_url(
+    conn: &Connection,
+    uid: &str,
+    url: &str,
+    held: &HashMap<String, Commits>,
+    holding: &[String],
+) -> Result<Option<Version>, StoreError> {
+    snapshot(conn, |conn| {
+        Ok(ranked_by_url(conn, uid, url, held, holding)?
+            .into_iter()
+            .next()
+            .map(|best| Version {
+                id: best.id,
+                uid: uid.to_owned(),
+                seq: best.seq,
+            }))
+    })
+}
+
+/// The session's version, without reading it.
+pub(super) fn locate(
+    conn: &Connection,
+    id: &str,
+    held: &Commits,
+) -> Result<Option<Version>, StoreError> {
+    let stored = rows::session_version(conn, id)?;
+    Ok(stored.map(|(uid, seq)| Version {
+        id: id.to_owned(),
+        uid,
+        seq: latest_meta(held).map_or(seq, |meta| meta.seq.max(seq)),
+    }))
 }
 
 fn matches(query: &ListQuery, meta: &SessionMeta) -> bool {

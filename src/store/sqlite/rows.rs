@@ -12,9 +12,10 @@ use crate::store::{Commit, EVENT_LOG_LENGTH, StoreError, codec};
 const META_COLUMNS: &str = "s.doc_id, s.uid, s.session_id, s.model, s.frame_size, s.style, \
      s.status, s.started_at, s.completed_at, s.created_at, s.updated_at, s.seq, s.total_images";
 
-/// Every session of the user holding the URL, with its `updatedAt`: the caller picks the most
-/// recent once the commits not yet in the tables are accounted for (usually there is one row).
-pub(super) const FIND_BY_URL: &str = "SELECT s.doc_id, s.updated_at FROM image_lookups l \
+/// Every session of the user holding the URL, with its `updatedAt` and `seq`: the caller picks
+/// the most recent once the commits not yet in the tables are accounted for (usually there is
+/// one row).
+pub(super) const FIND_BY_URL: &str = "SELECT s.doc_id, s.updated_at, s.seq FROM image_lookups l \
      JOIN sessions s ON s.doc_id = l.doc_id \
      WHERE l.uid = ?1 AND l.url_hash = ?2";
 
@@ -147,18 +148,42 @@ pub(super) fn with_messages(conn: &Connection, meta: SessionMeta) -> Result<Sess
     Ok(Session::assemble(meta, messages, images))
 }
 
-/// The sessions of the user holding an image under `url`, each with its `updatedAt`.
+/// A session that may answer a restore: its id, `updatedAt` and `seq`.
+pub(super) struct Candidate {
+    pub id: String,
+    pub updated_at: Timestamp,
+    pub seq: u64,
+}
+
+/// The sessions of the user holding an image under `url`.
 pub(super) fn image_url_candidates(
     conn: &Connection,
     uid: &str,
     url: &str,
-) -> Result<Vec<(String, Timestamp)>, StoreError> {
+) -> Result<Vec<Candidate>, StoreError> {
     conn.prepare_cached(FIND_BY_URL)
         .and_then(|mut stmt| {
             stmt.query_map(params![uid, url_hash(url).as_slice()], |r| {
-                Ok((r.get(0)?, Timestamp::from_millis(r.get(1)?)))
+                Ok(Candidate {
+                    id: r.get(0)?,
+                    updated_at: Timestamp::from_millis(r.get(1)?),
+                    seq: r.get(2)?,
+                })
             })?
             .collect()
+        })
+        .map_err(unavailable)
+}
+
+/// The session's owner and `seq`, if it exists.
+pub(super) fn session_version(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<(String, u64)>, StoreError> {
+    conn.prepare_cached("SELECT uid, seq FROM sessions WHERE doc_id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
         })
         .map_err(unavailable)
 }
