@@ -44,6 +44,12 @@ pub fn redis_connected() -> Gauge {
     gauge!("livechat_redis_connected")
 }
 
+/// The gauge of commits the SQLite store has journaled and not yet written into its tables;
+/// registered only by a server on SQLite.
+pub fn sqlite_journaled_commits() -> Gauge {
+    gauge!("livechat_sqlite_journaled_commits")
+}
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 static METRICS: OnceLock<Metrics> = OnceLock::new();
 
@@ -270,6 +276,10 @@ fn describe() {
     describe_counter!(
         "livechat_socket_error_replies_total",
         "Error replies sent over sockets, by code."
+    );
+    describe_gauge!(
+        "livechat_sqlite_journaled_commits",
+        "Commits acknowledged from the SQLite journal and not yet written into its tables (only on SQLite)."
     );
     describe_gauge!(
         "livechat_redis_connected",

@@ -67,7 +67,7 @@ const FLUSH_AT: usize = 16_384;
 
 /// Commits the overlay may hold, should flushes fall behind (or fail, on a full disk): beyond
 /// this many, commits are refused as `Unavailable` rather than held in memory without bound.
-const MAX_HELD: usize = 262_144;
+const MAX_HELD: usize = 131_072;
 
 /// How long the writer waits before trying a failed flush again.
 const FLUSH_RETRY: Duration = Duration::from_secs(1);
@@ -534,6 +534,8 @@ impl JournalThread {
                 self.failing.store(false, Ordering::Relaxed);
                 self.overlay
                     .add(accepted.iter().map(|job| Arc::clone(&job.commit)));
+                crate::telemetry::metrics::sqlite_journaled_commits()
+                    .set(self.overlay.len() as f64);
                 for job in accepted {
                     // The caller may have gone away (its request was cancelled); the commit
                     // stands.
@@ -662,6 +664,8 @@ impl Writer {
         match flush(&self.conn, &commits) {
             Ok(()) => {
                 self.overlay.flushed();
+                crate::telemetry::metrics::sqlite_journaled_commits()
+                    .set(self.overlay.len() as f64);
                 Journal::remove(&self.journal_dir, segment);
                 None
             }
