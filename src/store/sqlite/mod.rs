@@ -14,20 +14,21 @@
 //! them together. Reads run on a small pool of read connections, which WAL lets proceed while
 //! the writer commits. A third thread checkpoints the WAL into the database file, so that
 //! copying pages and syncing them mostly happens beside the commits rather than inside them;
-//! see `run_checkpointer`.
+//! see `checkpoint`. The journal thread is in `committer`, the writer thread in `writer`.
 
+mod checkpoint;
+mod committer;
 mod journal;
 mod overlay;
 mod read;
 mod rows;
 mod schema;
+mod writer;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
@@ -36,8 +37,11 @@ use tokio::sync::{Semaphore, oneshot};
 use super::{Commit, Located, Page, SessionStore, StoreError};
 use crate::session::model::{Session, SessionEvent, SessionMeta};
 use crate::session::validation::ListQuery;
+use checkpoint::run_checkpointer;
+use committer::{CommitJob, JournalThread};
 use journal::Journal;
 use overlay::Overlay;
+use writer::{Job, SqlJob, Writer, replay};
 
 /// How far the store goes to make a commit durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,27 +63,8 @@ pub struct SqliteOptions {
 /// Most writes merged into one transaction, and most commits into one append to the journal.
 const MAX_WRITES_PER_TRANSACTION: usize = 256;
 
-/// How long a commit may wait in the overlay before it is written into the tables.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
-
-/// Commits held in the overlay that make a flush due at once.
-const FLUSH_AT: usize = 16_384;
-
-/// Commits the overlay may hold, should flushes fall behind (or fail, on a full disk): beyond
-/// this many, commits are refused as `Unavailable` rather than held in memory without bound.
-const MAX_HELD: usize = 131_072;
-
-/// How long the writer waits before trying a failed flush again.
-const FLUSH_RETRY: Duration = Duration::from_secs(1);
-
-/// How often the checkpointer copies the WAL into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-
 /// The writer's page cache, in KiB (as `PRAGMA cache_size` takes it, negated).
 const WRITER_CACHE_KIB: i64 = -32 * 1024;
-
-/// WAL pages (4 KiB each) past which the checkpointer makes the WAL start over.
-const WAL_RESTART_PAGES: i64 = 1024;
 
 pub struct SqliteStore {
     commits: mpsc::Sender<CommitJob>,
@@ -360,323 +345,6 @@ impl SessionStore for SqliteStore {
     }
 }
 
-/// Applies the segments a previous run left in the journal to the tables, then removes them;
-/// answers the number the next segment takes.
-fn replay(conn: &Connection, dir: &Path) -> Result<u64, StoreError> {
-    let segments = Journal::recover(dir)
-        .map_err(|e| StoreError::Unavailable(format!("cannot read the journal: {e}")))?;
-    let Some(last) = segments.last().map(|segment| segment.number) else {
-        return Ok(0);
-    };
-    let mut by_session: HashMap<String, Vec<Arc<Commit>>> = HashMap::new();
-    let mut count = 0;
-    for commit in segments.into_iter().flat_map(|segment| segment.commits) {
-        count += 1;
-        by_session
-            .entry(commit.meta.id.clone())
-            .or_default()
-            .push(Arc::new(commit));
-    }
-    let commits: Vec<Arc<Commit>> = by_session.into_values().flatten().collect();
-    flush(conn, &commits).map_err(unavailable)?;
-    for number in 0..=last {
-        if journal_dir_has(dir, number) {
-            Journal::remove(dir, number);
-        }
-    }
-    tracing::info!(
-        commits = count,
-        "applied the journal left by the previous run"
-    );
-    Ok(last + 1)
-}
-
-fn journal_dir_has(dir: &Path, number: u64) -> bool {
-    dir.join(format!("{number:012}.jsonl")).exists()
-}
-
-/// Writes journaled commits into the tables in one transaction. `commits` holds each
-/// session's commits together, in order. A commit the tables already have (a segment applied
-/// again after a crash) is skipped; so are those of a session deleted meanwhile.
-fn flush(conn: &Connection, commits: &[Arc<Commit>]) -> rusqlite::Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let written = commits
-        .chunk_by(|a, b| a.meta.id == b.meta.id)
-        .try_for_each(|session| flush_session(conn, session));
-    match written {
-        Ok(()) => conn.execute_batch("COMMIT"),
-        Err(err) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(err)
-        }
-    }
-}
-
-/// One session's commits, inside a savepoint, as one update of the session row: a group that
-/// cannot be applied leaves none of its rows behind.
-fn flush_session(conn: &Connection, commits: &[Arc<Commit>]) -> rusqlite::Result<()> {
-    let Some(id) = commits.first().map(|commit| commit.meta.id.as_str()) else {
-        return Ok(());
-    };
-    let Some(stored) = rows::session_seq(conn, id).ok().flatten() else {
-        // Deleted since.
-        return Ok(());
-    };
-    let fresh: Vec<&Commit> = commits
-        .iter()
-        .map(|commit| &**commit)
-        .filter(|commit| commit.meta.seq > stored)
-        .collect();
-    if fresh.is_empty() {
-        return Ok(());
-    }
-    conn.prepare_cached("SAVEPOINT flush")?.execute([])?;
-    if let Err(err) = rows::write_commits(conn, &fresh) {
-        tracing::error!(
-            session = %id,
-            seq = stored,
-            error = %err,
-            "journaled commits cannot be written into the tables"
-        );
-        conn.prepare_cached("ROLLBACK TO flush")?.execute([])?;
-    }
-    conn.prepare_cached("RELEASE flush")?.execute([])?;
-    Ok(())
-}
-
-/// A commit on its way to the journal.
-struct CommitJob {
-    commit: Arc<Commit>,
-    reply: oneshot::Sender<Result<(), StoreError>>,
-}
-
-/// What the writer thread does.
-enum SqlJob {
-    Write(Box<dyn WriteJob>),
-    /// Write a batch sealed from the overlay into the tables, then remove its segment.
-    Flush {
-        commits: Vec<Arc<Commit>>,
-        segment: u64,
-    },
-}
-
-struct JournalThread {
-    journal: Journal,
-    /// Reads the `seq` of sessions the overlay holds nothing of.
-    conn: Connection,
-    overlay: Arc<Overlay>,
-    flushes: mpsc::Sender<SqlJob>,
-    failing: Arc<AtomicBool>,
-}
-
-impl JournalThread {
-    fn run(mut self, queue: mpsc::Receiver<CommitJob>) {
-        loop {
-            match queue.recv_timeout(FLUSH_EVERY / 4) {
-                Ok(first) => {
-                    let mut jobs = vec![first];
-                    while jobs.len() < MAX_WRITES_PER_TRANSACTION
-                        && let Ok(job) = queue.try_recv()
-                    {
-                        jobs.push(job);
-                    }
-                    self.append(jobs);
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            if self.overlay.due(FLUSH_AT, FLUSH_EVERY) {
-                self.hand_over();
-            }
-        }
-        // Closing: what is journaled goes to the tables now rather than at the next open.
-        if self.overlay.due(1, Duration::ZERO) {
-            self.hand_over();
-        }
-    }
-
-    /// Checks each commit against the session's `seq`, appends those that pass to the journal
-    /// at once, and answers each.
-    fn append(&mut self, jobs: Vec<CommitJob>) {
-        let held = self.overlay.len();
-        // The `seq` of sessions given a commit earlier in this group.
-        let mut latest: HashMap<String, u64> = HashMap::new();
-        let mut lines = Vec::new();
-        let mut accepted = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let commit = &job.commit;
-            let checked = if held + accepted.len() >= MAX_HELD {
-                Err(StoreError::Unavailable(
-                    "the store is behind writing to its tables; retry shortly".into(),
-                ))
-            } else {
-                self.current_seq(&latest, &commit.meta.id)
-                    .and_then(|seq| match seq {
-                        None => Err(StoreError::NotFound),
-                        Some(seq) if seq != commit.expected_seq => Err(StoreError::SeqMismatch),
-                        Some(_) => Ok(()),
-                    })
-            };
-            match checked {
-                Ok(()) => {
-                    journal::encode(commit, &mut lines);
-                    latest.insert(commit.meta.id.clone(), commit.meta.seq);
-                    accepted.push(job);
-                }
-                Err(err) => drop(job.reply.send(Err(err))),
-            }
-        }
-        if accepted.is_empty() {
-            return;
-        }
-        match self.journal.append(&lines) {
-            Ok(()) => {
-                self.failing.store(false, Ordering::Relaxed);
-                self.overlay
-                    .add(accepted.iter().map(|job| Arc::clone(&job.commit)));
-                crate::telemetry::metrics::sqlite_journaled_commits()
-                    .set(self.overlay.len() as f64);
-                for job in accepted {
-                    // The caller may have gone away (its request was cancelled); the commit
-                    // stands.
-                    let _ = job.reply.send(Ok(()));
-                }
-            }
-            Err(cause) => {
-                tracing::error!(%cause, commits = accepted.len(), "appending to the journal failed");
-                self.failing.store(true, Ordering::Relaxed);
-                for job in accepted {
-                    let _ = job.reply.send(Err(StoreError::Unavailable(cause.clone())));
-                }
-            }
-        }
-    }
-
-    fn current_seq(
-        &self,
-        latest: &HashMap<String, u64>,
-        id: &str,
-    ) -> Result<Option<u64>, StoreError> {
-        if let Some(seq) = latest.get(id) {
-            return Ok(Some(*seq));
-        }
-        match self.overlay.latest_seq(id) {
-            Some(seq) => Ok(Some(seq)),
-            None => rows::session_seq(&self.conn, id),
-        }
-    }
-
-    /// Closes the segment and hands the commits it holds to the writer thread.
-    fn hand_over(&mut self) {
-        match self.journal.rotate() {
-            Ok(segment) => {
-                let commits = self.overlay.seal();
-                if self
-                    .flushes
-                    .send(SqlJob::Flush { commits, segment })
-                    .is_err()
-                {
-                    tracing::warn!(
-                        "the writer thread has stopped; the journal is applied at the next open"
-                    );
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot start a new journal segment; retrying")
-            }
-        }
-    }
-}
-
-struct Writer {
-    conn: Connection,
-    overlay: Arc<Overlay>,
-    journal_dir: PathBuf,
-    restart_due: Arc<AtomicBool>,
-}
-
-impl Writer {
-    fn run(self, queue: mpsc::Receiver<SqlJob>) {
-        // A flush that failed, tried again until it succeeds; no other is sealed meanwhile.
-        let mut failed: Option<(Vec<Arc<Commit>>, u64)> = None;
-        loop {
-            let first = if failed.is_some() {
-                match queue.recv_timeout(FLUSH_RETRY) {
-                    Ok(job) => Some(job),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match queue.recv() {
-                    Ok(job) => Some(job),
-                    Err(_) => break,
-                }
-            };
-            if let Some((commits, segment)) = failed.take() {
-                failed = self.flush(commits, segment);
-            }
-            let mut jobs: Vec<Box<dyn WriteJob>> = Vec::new();
-            for job in first
-                .into_iter()
-                .chain(std::iter::from_fn(|| queue.try_recv().ok()))
-            {
-                match job {
-                    SqlJob::Write(job) => {
-                        jobs.push(job);
-                        if jobs.len() == MAX_WRITES_PER_TRANSACTION {
-                            self.transaction(std::mem::take(&mut jobs));
-                        }
-                    }
-                    SqlJob::Flush { commits, segment } => {
-                        self.transaction(std::mem::take(&mut jobs));
-                        failed = self.flush(commits, segment);
-                    }
-                }
-            }
-            self.transaction(jobs);
-            if self.restart_due.load(Ordering::Acquire) {
-                if let Err(err) = checkpoint(&self.conn) {
-                    tracing::warn!(error = %err, "sqlite checkpoint failed");
-                }
-                self.restart_due.store(false, Ordering::Release);
-            }
-        }
-    }
-
-    /// Runs the jobs in one transaction and answers each.
-    fn transaction(&self, mut jobs: Vec<Box<dyn WriteJob>>) {
-        if jobs.is_empty() {
-            return;
-        }
-        let committed = run_transaction(&self.conn, &mut jobs).map_err(|e| format!("sqlite: {e}"));
-        if let Err(cause) = &committed {
-            tracing::error!(%cause, writes = jobs.len(), "sqlite transaction failed");
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-        for job in jobs {
-            job.finish(committed.clone());
-        }
-    }
-
-    /// Writes a sealed batch into the tables; answers it back if that failed.
-    fn flush(&self, commits: Vec<Arc<Commit>>, segment: u64) -> Option<(Vec<Arc<Commit>>, u64)> {
-        crate::telemetry::metrics::store_operation("sqlite", "flush", 1);
-        match flush(&self.conn, &commits) {
-            Ok(()) => {
-                self.overlay.flushed();
-                crate::telemetry::metrics::sqlite_journaled_commits()
-                    .set(self.overlay.len() as f64);
-                Journal::remove(&self.journal_dir, segment);
-                None
-            }
-            Err(err) => {
-                tracing::error!(error = %err, commits = commits.len(), "writing journaled commits into the tables failed; retrying");
-                Some((commits, segment))
-            }
-        }
-    }
-}
-
 fn unavailable(err: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {err}"))
 }
@@ -722,90 +390,6 @@ impl ReaderPool {
         let mut connections = self.connections.lock().unwrap_or_else(|e| e.into_inner());
         connections.push(conn);
     }
-}
-
-/// A write waiting for the writer thread: it runs inside the shared transaction, and learns
-/// afterwards whether that transaction committed.
-trait WriteJob: Send {
-    fn run(&mut self, conn: &Connection) -> bool;
-    fn finish(self: Box<Self>, committed: Result<(), String>);
-}
-
-struct Job<T, F> {
-    work: Option<F>,
-    outcome: Option<Result<T, StoreError>>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-}
-
-impl<T, F> WriteJob for Job<T, F>
-where
-    T: Send,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
-{
-    fn run(&mut self, conn: &Connection) -> bool {
-        let outcome = match self.work.take() {
-            Some(work) => work(conn),
-            None => Err(StoreError::Unavailable("write ran twice".into())),
-        };
-        let ok = outcome.is_ok();
-        self.outcome = Some(outcome);
-        ok
-    }
-
-    fn finish(self: Box<Self>, committed: Result<(), String>) {
-        let outcome = match (self.outcome, committed) {
-            (Some(Ok(value)), Ok(())) => Ok(value),
-            (Some(Err(err)), _) => Err(err),
-            (_, Err(cause)) => Err(StoreError::Unavailable(cause)),
-            (None, Ok(())) => Err(StoreError::Unavailable("write never ran".into())),
-        };
-        // The caller may have gone away (its request was cancelled); the write stands.
-        let _ = self.reply.send(outcome);
-    }
-}
-
-/// Copies committed pages from the WAL into the database file every [`CHECKPOINT_EVERY`], in
-/// `PASSIVE` mode, which never waits for (or blocks) the writer or the readers.
-///
-/// The WAL starts over (at the writer's next commit) only once a checkpoint has copied all of
-/// it, which a pass running beside a steady stream of commits never does: the writer adds to it
-/// meanwhile. So once the WAL holds more than [`WAL_RESTART_PAGES`], the writer runs one pass
-/// itself between two transactions (`restart_due`), copying only what it committed since this
-/// thread's last pass. A `RESTART` checkpoint from this thread would end the same way, but the
-/// writer would wait for it in SQLite's busy handler, which sleeps in steps of many
-/// milliseconds.
-fn run_checkpointer(conn: Connection, restart_due: Arc<AtomicBool>, stop: mpsc::Receiver<()>) {
-    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if restart_due.load(Ordering::Acquire) {
-            // The writer's turn; a pass from here would hold the lock its pass needs.
-            continue;
-        }
-        match checkpoint(&conn) {
-            Ok(pages) if pages > WAL_RESTART_PAGES => restart_due.store(true, Ordering::Release),
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "sqlite checkpoint failed; retrying"),
-        }
-    }
-}
-
-/// A `PASSIVE` checkpoint; answers the pages in the WAL.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
-}
-
-/// Runs each job in its own savepoint (a failed job leaves no trace), then commits them all.
-fn run_transaction(conn: &Connection, jobs: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    for job in jobs.iter_mut() {
-        conn.execute_batch("SAVEPOINT job")?;
-        if job.run(conn) {
-            conn.execute_batch("RELEASE job")?;
-        } else {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
-        }
-    }
-    conn.execute_batch("COMMIT")?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::committer::FLUSH_EVERY;
 use super::*;
 use crate::session::model::Status;
 use crate::session::time::Timestamp;
