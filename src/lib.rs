@@ -12,12 +12,13 @@
 //!
 //! [`app`] wires these together from a [`config::ServeConfig`] and runs the server on a listener
 //! it is given, so the binary and the tests start it the same way. [`auth`] verifies the tokens
-//! every route requires (and issues the server's own). [`telemetry`] is what operators see:
-//! logs and metrics.
+//! every route requires (and issues the server's own). [`bodies`] holds the serialized answers
+//! of sessions read, with their tags. [`telemetry`] is what operators see: logs and metrics.
 
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod bodies;
 pub mod config;
 pub mod error;
 pub mod fanout;

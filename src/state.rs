@@ -9,9 +9,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::api::bodies::Bodies;
 use crate::auth::Authenticator;
 use crate::auth::origin::OriginPolicy;
+use crate::bodies::Bodies;
 use crate::fanout::Fanout;
 use crate::live::LiveSettings;
 use crate::session::Sessions;

@@ -1,7 +1,6 @@
 //! The REST transport (described in `protocol/openapi.yaml`): routes, request extraction, and the success envelope. Handlers
 //! parse input into domain values, call [`crate::session::Sessions`], and shape the answer.
 
-pub mod bodies;
 pub mod cors;
 pub(crate) mod extract;
 mod health;
