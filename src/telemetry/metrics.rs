@@ -168,6 +168,12 @@ pub fn store_operation(store: &'static str, op: &'static str, calls: u64) {
     counter!("livechat_store_operations_total", "store" => store, "op" => op).increment(1);
 }
 
+/// A read of a session's messages and images (one per session read, both queried at once);
+/// a read that finds the session's body held at its version makes none.
+pub fn subcollection_read(store: &'static str) {
+    counter!("livechat_store_subcollection_reads_total", "store" => store).increment(1);
+}
+
 /// A restore queried for sessions still in the original one-document shape.
 pub fn original_session_query() {
     counter!("livechat_store_original_queries_total").increment(1);
@@ -264,6 +270,10 @@ fn describe() {
     describe_counter!(
         "livechat_store_operations_total",
         "Store operations, by store and operation (calls ÷ operations is the round trips of one)."
+    );
+    describe_counter!(
+        "livechat_store_subcollection_reads_total",
+        "Reads of a session's messages and images (Firestore); a read that finds the session's body held at its version makes none."
     );
     describe_counter!(
         "livechat_store_original_queries_total",

@@ -60,6 +60,14 @@ async fn calls_of(
     calls_after - calls
 }
 
+/// Reads of messages and images so far (none when a held body is current).
+async fn subcollection_reads(server: &ServerProcess) -> f64 {
+    metrics(server).await.count(
+        "livechat_store_subcollection_reads_total",
+        &[("store", "firestore")],
+    )
+}
+
 fn images(tag: &str, n: usize) -> serde_json::Value {
     let images: Vec<_> = (1..=n)
         .map(|i| json!({ "url": format!("https://img/{tag}/{i}"), "firebaseUrl": format!("https://fb/{tag}/{i}") }))
@@ -101,10 +109,16 @@ async fn restore_get_and_append_make_as_few_calls_in_sequence_as_their_targets()
         1.0,
         "get, nothing held"
     );
+    let reads = subcollection_reads(&server).await;
     assert_eq!(
         calls_of(&server, "load", 1.0, get()).await,
         1.0,
         "get, body held"
+    );
+    assert_eq!(
+        subcollection_reads(&server).await,
+        reads,
+        "get, body held: the session document alone"
     );
 
     let restore = |url: &'static str, total: u64| {
@@ -125,9 +139,15 @@ async fn restore_get_and_append_make_as_few_calls_in_sequence_as_their_targets()
     // After a write by this instance the body it holds moves along: still no query of the
     // messages and images.
     assert_eq!(calls_of(&server, "commit", 1.0, append("d")).await, 1.0);
+    let reads = subcollection_reads(&server).await;
     assert_eq!(
         calls_of(&server, "restore", 1.0, restore("https://img/a/1", 80)).await,
         2.0
+    );
+    assert_eq!(
+        subcollection_reads(&server).await,
+        reads,
+        "restore after this instance's write: the body moved along with it"
     );
     server.kill9().await;
 
@@ -144,6 +164,11 @@ async fn restore_get_and_append_make_as_few_calls_in_sequence_as_their_targets()
     })
     .await;
     assert_eq!(restored, 2.0);
+    assert_eq!(
+        subcollection_reads(&fresh).await,
+        1.0,
+        "a fresh instance reads the messages and images, once"
+    );
     fresh.kill9().await;
 }
 

@@ -116,6 +116,7 @@ impl FirestoreStore {
 
     /// A session's messages and images, queried together.
     async fn subdocuments(&self, id: &str) -> FirestoreResult<(Vec<MessageDoc>, Vec<ImageDoc>)> {
+        crate::telemetry::metrics::subcollection_read("firestore");
         let parent = self.db.parent_path(SESSIONS, id)?;
         futures::try_join!(
             Self::children(&self.db, &parent, MESSAGES, "position"),
