@@ -132,6 +132,7 @@ impl Socket {
             End::Gone => None,
         };
         telemetry::socket_closed(code);
+        tracing::debug!(?code, "socket closed");
         let how = match end {
             End::Close {
                 code,
@@ -206,6 +207,7 @@ impl Socket {
                     return close(close::RELOAD, "session unavailable; reconnect");
                 }
             };
+        tracing::debug!(?since, "socket attached");
         Relay::new(self, identity, out)
             .run(stream, attachment, since.is_some())
             .await

@@ -349,6 +349,74 @@ async fn json_logs_are_one_object_per_line_and_a_requests_lines_carry_its_id() {
     }
 }
 
+/// The span named `name` of a JSON log line, if it is inside one.
+fn span<'a>(line: &'a Value, name: &str) -> Option<&'a Value> {
+    line["spans"]
+        .as_array()?
+        .iter()
+        .find(|span| span["name"] == name)
+}
+
+#[tokio::test]
+async fn a_sockets_log_lines_name_its_request_session_socket_and_user_and_an_actors_its_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::on_with(
+        dir.path(),
+        &["--log-format", "json"],
+        &[
+            ("RUST_LOG", "livechat_sessions=debug"),
+            ("LIVECHAT_STORE", "sqlite"),
+        ],
+    )
+    .await;
+    let token = token_from_cli(dir.path(), "u").await;
+    let user = ProcessUser::new(&server, &token);
+    let id = user.create("s").await;
+    let mut tab = LiveClient::connect_with(
+        &live_url(&server.address, &id, None),
+        &[
+            ("authorization", &format!("Bearer {token}")),
+            ("x-request-id", "socket-1"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(tab.next().await["type"], "snapshot");
+    // Deleting the session stops its actor and closes the socket.
+    let (status, _) = user
+        .call(Method::DELETE, &format!("{BASE}/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(tab.closed().await, 4004);
+    server.terminate().await;
+
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let of = |message: &str| -> Vec<&Value> {
+        lines
+            .iter()
+            .filter(|line| line["message"] == message)
+            .collect()
+    };
+    for message in ["socket attached", "socket closed"] {
+        let found = of(message);
+        assert_eq!(found.len(), 1, "{message}: {log}");
+        let socket = span(found[0], "socket").unwrap_or_else(|| panic!("{message}: {log}"));
+        assert_eq!(socket["request_id"], "socket-1", "{socket}");
+        assert_eq!(socket["session"], id.as_str(), "{socket}");
+        assert_eq!(socket["uid"], "u", "{socket}");
+        assert!(socket["socket"].is_u64(), "{socket}");
+    }
+    let deleted = of("session deleted");
+    assert_eq!(deleted.len(), 1, "{log}");
+    let actor = span(deleted[0], "actor").unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(actor["session"], id.as_str(), "{actor}");
+}
+
 #[tokio::test]
 async fn sigterm_drains_then_closes_sockets_with_1001_and_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
