@@ -6,14 +6,11 @@
 //! refused upgrade; only a page of a foreign origin is refused before it (403), so that it
 //! learns nothing of the session at all.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse as _, Response};
-use tracing::Instrument as _;
 
 use super::extract::{DocId, QueryPairs};
 use super::observe::RequestId;
@@ -24,9 +21,6 @@ use crate::state::AppState;
 
 /// Read buffer per socket: small, since commands are small and idle sockets are many.
 const READ_BUFFER_BYTES: usize = 512;
-
-/// Numbers the sockets of this process, for the logs.
-static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
 
 pub async fn attach(
     State(state): State<AppState>,
@@ -68,18 +62,10 @@ pub async fn attach(
         .max_message_size(max_frame)
         .max_frame_size(max_frame)
         .on_upgrade(move |ws| {
-            // The socket's own span, outliving the upgrade request's: every line of its work
-            // names the request that opened it, the session, the socket and (once known) the
-            // user.
-            let span = tracing::info_span!(
-                parent: None,
-                "socket",
-                request_id = request_id.as_ref().map_or("", |Extension(RequestId(id))| id.as_str()),
-                session = %id,
-                socket = NEXT_SOCKET.fetch_add(1, Ordering::Relaxed),
-                uid = tracing::field::Empty,
-            );
-            let socket = Socket::new(ctx, id, Start { credential, since });
-            tracker.track_future(crate::live::serve(socket, ws).instrument(span))
+            let request_id = request_id
+                .as_ref()
+                .map(|Extension(RequestId(id))| id.as_str());
+            let socket = Socket::new(ctx, id, Start { credential, since }).opened_by(request_id);
+            tracker.track_future(crate::live::serve(socket, ws))
         })
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures::{Stream, StreamExt as _};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::LiveSettings;
 use super::commands::{PendingReply, Replies};
@@ -86,7 +87,10 @@ impl<'s, 'w> Relay<'s, 'w> {
                 }
                 push = pushes.recv() => match push {
                     Ok(push) => self.on_push(&push),
-                    Err(RecvError::Lagged(_)) => Box::pin(self.catch_up()).await,
+                    Err(RecvError::Lagged(_)) => {
+                        let span = self.socket.span();
+                        Box::pin(self.catch_up().instrument(span)).await
+                    }
                     Err(RecvError::Closed) => {
                         Err(close(codes::RELOAD, "session reloaded; reconnect with sinceSeq"))
                     }
@@ -94,7 +98,9 @@ impl<'s, 'w> Relay<'s, 'w> {
                 Some(reply) = self.replies.next(), if !self.replies.is_empty() => self.out.own(reply),
                 frame = stream.next() => {
                     let expires_at = self.identity.expires_at;
-                    let step = self.on_frame(frame).await;
+                    // A command's work (and whatever it logs) in the socket's span.
+                    let span = self.socket.span();
+                    let step = self.on_frame(frame).instrument(span).await;
                     if self.identity.expires_at != expires_at {
                         expiry = Box::pin(expiry_sleep(self.identity.expires_at));
                     }
@@ -136,7 +142,9 @@ impl<'s, 'w> Relay<'s, 'w> {
                 return Ok(());
             }
             if seq != self.last_seq + 1 {
-                tracing::error!(last_seq = self.last_seq, seq, "gap in pushes");
+                self.socket.span().in_scope(|| {
+                    tracing::error!(last_seq = self.last_seq, seq, "gap in pushes");
+                });
                 return Err(close(
                     codes::RELOAD,
                     "missed events; reconnect with sinceSeq",

@@ -8,9 +8,11 @@
 //! Both ends are generic over streams of [`Frame`]s, so tests drive them without a network.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{Sink, Stream, StreamExt as _};
+use tracing::Instrument as _;
 
 use super::frame::{Frame, ReadError};
 use super::relay::Relay;
@@ -20,7 +22,7 @@ use crate::auth::{AuthError, Identity};
 use crate::protocol::close;
 use crate::protocol::command::{Command, CommandKind};
 use crate::protocol::reply;
-use crate::session::SessionError;
+use crate::session::{Attachment, SessionError};
 use crate::telemetry::metrics::{self as telemetry, metrics};
 
 /// What the upgrade request said: its credential (header or cookie, if any, verified) and its
@@ -66,7 +68,22 @@ pub struct Socket {
     ctx: SocketContext,
     id: String,
     start: Start,
+    /// What the socket's log lines carry, kept here rather than in a span the socket would
+    /// hold for its whole life (an idle socket would pay the log subscriber's storage for it).
+    log: LogContext,
 }
+
+/// The fields of a socket's `socket` span, opened around each piece of its work.
+struct LogContext {
+    /// The id of the upgrade request that opened the socket.
+    request_id: Option<Box<str>>,
+    /// This process's number for the socket.
+    number: u64,
+    /// The user, once authenticated.
+    uid: std::sync::OnceLock<Box<str>>,
+}
+
+static NEXT_SOCKET: AtomicU64 = AtomicU64::new(1);
 
 /// The reader's own end of the writer, and the queueing rules.
 pub(super) struct Out<'w>(&'w WriterHandle);
@@ -100,7 +117,36 @@ impl Out<'_> {
 
 impl Socket {
     pub fn new(ctx: SocketContext, id: String, start: Start) -> Self {
-        Self { ctx, id, start }
+        Self {
+            ctx,
+            id,
+            start,
+            log: LogContext {
+                request_id: None,
+                number: NEXT_SOCKET.fetch_add(1, Ordering::Relaxed),
+                uid: std::sync::OnceLock::new(),
+            },
+        }
+    }
+
+    /// Names the upgrade request that opened the socket on its log lines.
+    pub fn opened_by(mut self, request_id: Option<&str>) -> Self {
+        self.log.request_id = request_id.map(Into::into);
+        self
+    }
+
+    /// The span of a piece of the socket's work: every line logged inside it names the request
+    /// that opened the socket, the session, the socket and (once known) the user.
+    pub(super) fn span(&self) -> tracing::Span {
+        let log = &self.log;
+        tracing::info_span!(
+            parent: None,
+            "socket",
+            request_id = log.request_id.as_deref().unwrap_or(""),
+            session = %self.id,
+            socket = log.number,
+            uid = log.uid.get().map(|uid| &**uid),
+        )
     }
 
     pub(super) fn ctx(&self) -> &SocketContext {
@@ -132,7 +178,8 @@ impl Socket {
             End::Gone => None,
         };
         telemetry::socket_closed(code);
-        tracing::debug!(?code, "socket closed");
+        self.span()
+            .in_scope(|| tracing::debug!(?code, "socket closed"));
         let how = match end {
             End::Close {
                 code,
@@ -165,7 +212,9 @@ impl Socket {
         );
         if written.is_err() {
             writer.abort();
-            tracing::debug!("the peer did not take its close frame; dropped");
+            self.span().in_scope(|| {
+                tracing::debug!("the peer did not take its close frame; dropped");
+            });
         }
         drop(finishing);
         open.decrement(1.0);
@@ -176,41 +225,60 @@ impl Socket {
     where
         S: Stream<Item = Result<Frame, ReadError>> + Unpin,
     {
+        let attached = Box::pin(self.attach(stream, out).instrument(self.span())).await;
+        match attached {
+            Ok((identity, attachment, resuming)) => {
+                Relay::new(self, identity, out)
+                    .run(stream, attachment, resuming)
+                    .await
+            }
+            Err(end) => end,
+        }
+    }
+
+    /// Authenticates the socket and attaches it to its session: the identity, the attachment,
+    /// and whether the client resumes.
+    async fn attach<S>(
+        &self,
+        stream: &mut S,
+        out: &Out<'_>,
+    ) -> Result<(Identity, Attachment, bool), End>
+    where
+        S: Stream<Item = Result<Frame, ReadError>> + Unpin,
+    {
         let since = match &self.start.since {
             None => None,
             Some(Ok(since)) => Some(*since),
             Some(Err(_)) => {
-                return close(
+                return Err(close(
                     close::PROTOCOL_ERROR,
                     "sinceSeq must be a non-negative integer",
-                );
+                ));
             }
         };
         let identity = match &self.start.credential {
             Some(Ok(identity)) => identity.clone(),
-            Some(Err(AuthError::Unavailable(cause))) => return self.auth_unavailable(cause),
-            Some(Err(_)) => return close(close::UNAUTHENTICATED, "invalid or expired token"),
-            None => match Box::pin(self.first_frame_auth(stream, out)).await {
-                Ok(identity) => identity,
-                Err(end) => return end,
-            },
+            Some(Err(AuthError::Unavailable(cause))) => return Err(self.auth_unavailable(cause)),
+            Some(Err(_)) => return Err(close(close::UNAUTHENTICATED, "invalid or expired token")),
+            None => Box::pin(self.first_frame_auth(stream, out)).await?,
         };
         tracing::Span::current().record("uid", identity.uid.as_str());
+        let _ = self.log.uid.set(identity.uid.as_str().into());
         // Boxed, as are the other awaits off the steady state: a socket's task is as large as
         // its largest await point, and idle sockets are many.
         let attachment =
             match Box::pin(self.ctx.sessions.watch(&identity.uid, &self.id, since)).await {
                 Ok(attachment) => attachment,
-                Err(SessionError::NotFound) => return close(close::NOT_FOUND, "session not found"),
+                Err(SessionError::NotFound) => {
+                    return Err(close(close::NOT_FOUND, "session not found"));
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot attach a socket");
-                    return close(close::RELOAD, "session unavailable; reconnect");
+                    return Err(close(close::RELOAD, "session unavailable; reconnect"));
                 }
             };
         tracing::debug!(?since, "socket attached");
-        Relay::new(self, identity, out)
-            .run(stream, attachment, since.is_some())
-            .await
+        Ok((identity, attachment, since.is_some()))
     }
 
     fn auth_unavailable(&self, cause: &str) -> End {
