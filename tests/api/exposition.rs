@@ -18,6 +18,17 @@ pub struct Exposition {
 }
 
 impl Exposition {
+    /// What the server at `address` exposes on `/metrics` now.
+    pub async fn scrape(address: &str) -> Self {
+        let text = reqwest::get(format!("{address}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        Self::parse(&text)
+    }
+
     /// Parses the text, panicking on any line that is not of the format.
     pub fn parse(text: &str) -> Self {
         let mut samples = Vec::new();

@@ -273,18 +273,36 @@ async fn metrics_can_have_an_address_of_their_own() {
     server.kill9().await;
 }
 
-#[tokio::test]
-async fn json_logs_are_one_object_per_line_and_a_requests_lines_carry_its_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::on_with(
-        dir.path(),
+/// The binary on SQLite, logging JSON at debug level into `server.log` of its data dir.
+async fn json_logging_server(dir: &std::path::Path) -> ServerProcess {
+    ServerProcess::on_with(
+        dir,
         &["--log-format", "json"],
         &[
             ("RUST_LOG", "livechat_sessions=debug"),
             ("LIVECHAT_STORE", "sqlite"),
         ],
     )
-    .await;
+    .await
+}
+
+/// The log such a server wrote, and each of its lines (each must be one JSON object).
+fn json_log(dir: &std::path::Path) -> (String, Vec<Value>) {
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    let lines = log
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not one JSON object: {line:?}: {e}"))
+        })
+        .collect();
+    (log, lines)
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_a_requests_lines_carry_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = json_logging_server(dir.path()).await;
     let token = token_from_cli(dir.path(), "u").await;
     let client = reqwest::Client::new();
     let created = client
@@ -308,14 +326,7 @@ async fn json_logs_are_one_object_per_line_and_a_requests_lines_carry_its_id() {
         .to_owned();
     server.terminate().await;
 
-    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
-    let lines: Vec<Value> = log
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("not one JSON object: {line:?}: {e}"))
-        })
-        .collect();
+    let (log, lines) = json_log(dir.path());
     assert!(lines.len() > 3, "{log}");
     for line in &lines {
         assert!(
@@ -360,15 +371,7 @@ fn span<'a>(line: &'a Value, name: &str) -> Option<&'a Value> {
 #[tokio::test]
 async fn a_sockets_log_lines_name_its_request_session_socket_and_user_and_an_actors_its_session() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::on_with(
-        dir.path(),
-        &["--log-format", "json"],
-        &[
-            ("RUST_LOG", "livechat_sessions=debug"),
-            ("LIVECHAT_STORE", "sqlite"),
-        ],
-    )
-    .await;
+    let server = json_logging_server(dir.path()).await;
     let token = token_from_cli(dir.path(), "u").await;
     let user = ProcessUser::new(&server, &token);
     let id = user.create("s").await;
@@ -391,11 +394,7 @@ async fn a_sockets_log_lines_name_its_request_session_socket_and_user_and_an_act
     assert_eq!(tab.closed().await, 4004);
     server.terminate().await;
 
-    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
-    let lines: Vec<Value> = log
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let (log, lines) = json_log(dir.path());
     let of = |message: &str| -> Vec<&Value> {
         lines
             .iter()

@@ -7,13 +7,7 @@ use crate::exposition::Exposition;
 use crate::helpers::*;
 
 async fn loads(server: &ServerProcess) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", server.address))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    Exposition::parse(&text).count(
+    Exposition::scrape(&server.address).await.count(
         "livechat_store_operations_total",
         &[("store", "sqlite"), ("op", "load")],
     )
@@ -52,13 +46,9 @@ async fn a_session_whose_actor_is_live_is_read_from_the_actor_and_matches_the_st
 }
 
 async fn journaled(server: &ServerProcess) -> Option<f64> {
-    let text = reqwest::get(format!("{}/metrics", server.address))
+    Exposition::scrape(&server.address)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    Exposition::parse(&text).value("livechat_sqlite_journaled_commits", &[])
+        .value("livechat_sqlite_journaled_commits", &[])
 }
 
 #[tokio::test]

@@ -26,13 +26,7 @@ async fn server(project: &str, dir: &tempfile::TempDir) -> ServerProcess {
 }
 
 async fn metrics(server: &ServerProcess) -> Exposition {
-    let text = reqwest::get(format!("{}/metrics", server.address))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    Exposition::parse(&text)
+    Exposition::scrape(&server.address).await
 }
 
 /// Calls and operations of `op` so far.
