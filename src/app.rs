@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::page::{Page, PageSettings};
 use crate::auth::origin::OriginPolicy;
 use crate::auth::{self, Authenticator};
 use crate::config::{FirestoreArgs, ServeConfig, StoreKind};
@@ -48,8 +49,10 @@ impl Server {
             .with_context(|| format!("cannot read or create {}/jwt-secret", data_dir.display()))?;
         let origins = OriginPolicy::parse(config.auth.cors_origins.as_deref())
             .map_err(|err| anyhow::anyhow!("--cors-origins: {err}"))?;
-        let auth = Authenticator::new(&config.auth.settings(secret))
-            .context("cannot set up token verification")?;
+        let auth_settings = config.auth.settings(secret);
+        let auth =
+            Authenticator::new(&auth_settings).context("cannot set up token verification")?;
+        let page = Page::new(&PageSettings::from(&auth_settings));
         let store: Arc<dyn SessionStore> = match config.store {
             StoreKind::Sqlite => {
                 let path = data_dir.join("sessions.sqlite3");
@@ -92,6 +95,7 @@ impl Server {
                 fanout,
                 ops: Arc::new(ops),
                 bodies: Arc::default(),
+                page: Arc::new(page),
             },
             metrics: metrics_listener.map(|listener| (listener, metrics)),
         })

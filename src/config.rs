@@ -319,6 +319,23 @@ pub struct TokenArgs {
     #[arg(long, default_value_t = 3600)]
     pub ttl: u64,
 
+    /// Print a link to the server's web page, signed in as this user, instead of the bare
+    /// token. The token rides in the link's fragment (`#token=…`), which browsers never send.
+    #[arg(long)]
+    pub link: bool,
+
+    /// Print the link, and open it in the default browser.
+    #[arg(long)]
+    pub open: bool,
+
+    /// The server the link points to.
+    #[arg(
+        long,
+        env = "LIVECHAT_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: String,
+
     #[command(flatten)]
     pub secret: SecretArgs,
 }

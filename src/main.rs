@@ -93,7 +93,15 @@ fn print_token(args: &TokenArgs) -> anyhow::Result<()> {
     let secret = auth::load_secret(&args.secret.data_dir, args.secret.jwt_secret.as_deref())
         .context("cannot read or create the JWT secret")?;
     let token = TokenIssuer::hs256(&secret).issue(&args.uid, args.ttl)?;
-    println!("{token}");
+    if !(args.link || args.open) {
+        println!("{token}");
+        return Ok(());
+    }
+    let link = format!("{}/#token={token}", args.url.trim_end_matches('/'));
+    println!("{link}");
+    if args.open {
+        opener::open_browser(&link).context("cannot open a browser: open the link above")?;
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::page::Page;
 use crate::auth::Authenticator;
 use crate::auth::origin::OriginPolicy;
 use crate::bodies::Bodies;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub ops: Arc<Operations>,
     /// The latest answer of each session recently read, with its `ETag`.
     pub bodies: Arc<Bodies>,
+    /// The web page at `/`, rendered for this server's sign-in settings.
+    pub page: Arc<Page>,
 }
 
 /// The server's state as operators see it.

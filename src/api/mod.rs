@@ -7,6 +7,7 @@ mod health;
 mod live;
 mod messages;
 pub mod observe;
+pub mod page;
 mod sessions;
 mod updates;
 
@@ -23,6 +24,8 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.sessions.limits().max_body_bytes;
     let cors = cors::layer(&state.origins);
     let router = Router::new()
+        .route("/", get(page::index))
+        .route("/assets/{name}", get(page::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(BASE, post(sessions::create).get(sessions::list))

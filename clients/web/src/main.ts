@@ -1,0 +1,453 @@
+// The page the server serves at `/`: sign in, list my sessions, open one and watch it live,
+// restore any session by clicking one of its images, and add messages. Everything goes through
+// the TypeScript client (clients/typescript), as a web app would use it.
+import {
+  ApiError,
+  LiveChatClient,
+  LiveError,
+  type FlatImage,
+  type Image,
+  type LiveSession,
+  type Message,
+  type Session,
+  type StateChange,
+  type Status,
+} from "@livechat-sessions/client";
+
+import { SignIn, SignInNeeded } from "./sign-in.js";
+
+const element = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const ui = {
+  who: element("who"),
+  signOut: element<HTMLButtonElement>("sign-out"),
+  notice: element("notice"),
+  signIn: element("sign-in"),
+  tokenForm: element<HTMLFormElement>("token-form"),
+  tokenInput: element<HTMLTextAreaElement>("token-input"),
+  emulatorForm: element<HTMLFormElement>("emulator-form"),
+  email: element<HTMLInputElement>("email"),
+  password: element<HTMLInputElement>("password"),
+  sessions: element("sessions"),
+  statusFilter: element<HTMLSelectElement>("status-filter"),
+  newSession: element<HTMLFormElement>("new-session"),
+  newModel: element<HTMLInputElement>("new-model"),
+  list: element<HTMLOListElement>("session-list"),
+  more: element<HTMLButtonElement>("more"),
+  session: element("session"),
+  title: element("session-title"),
+  status: element("status"),
+  connection: element("connection"),
+  presence: element("presence"),
+  messages: element<HTMLOListElement>("messages"),
+  addMessage: element<HTMLFormElement>("add-message"),
+  prompt: element<HTMLInputElement>("prompt"),
+  urls: element<HTMLTextAreaElement>("urls"),
+  complete: element<HTMLButtonElement>("complete"),
+};
+
+const signIn = new SignIn(document.querySelector<HTMLMetaElement>('meta[name="livechat-auth-emulator"]')?.content);
+const client = new LiveChatClient({ getToken: ({ forceRefresh }) => signIn.token(forceRefresh) });
+
+/** The session open on the page, with its socket. */
+let open: { id: string; live: LiveSession; highlight?: string } | undefined;
+let cursor: string | undefined;
+/** Bumped by every new listing, so that the answer of an older one (another filter) is dropped. */
+let listing = 0;
+
+// ---- messages for a person
+
+function notify(text: string, kind: "info" | "error" = "info"): void {
+  ui.notice.textContent = text;
+  ui.notice.className = `notice${kind === "error" ? " error" : ""}`;
+  ui.notice.hidden = false;
+}
+
+function clearNotice(): void {
+  ui.notice.hidden = true;
+}
+
+/** Shows what went wrong, as a person would want to read it; a refused sign-in asks for a new one. */
+function report(error: unknown): void {
+  if (error instanceof SignInNeeded || (error instanceof ApiError && error.status === 401)) {
+    signIn.forget();
+    showSignIn("Your sign-in has expired or is not valid. Please sign in again.");
+  } else if (error instanceof ApiError && error.code === "not_found") {
+    notify("That session does not exist, or it is not yours.", "error");
+  } else if (error instanceof ApiError && error.code === "network") {
+    notify(navigator.onLine ? "Cannot reach the server. Try again in a moment." : "You are offline. Try again once you are back online.", "error");
+  } else if (error instanceof ApiError && error.status === 429) {
+    notify(`Too many requests. Try again in ${error.retryAfter ?? 1} s.`, "error");
+  } else if (error instanceof ApiError || error instanceof LiveError) {
+    const field = error.field ? ` (${error.field})` : "";
+    notify(`${capitalize(error.message)}${field}.`.replace(/\.\.$/, "."), "error");
+  } else {
+    notify(`Something went wrong: ${String(error)}`, "error");
+  }
+}
+
+const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+// ---- sign-in
+
+function showSignIn(reason?: string): void {
+  closeSession();
+  ui.signIn.hidden = false;
+  ui.sessions.hidden = true;
+  ui.session.hidden = true;
+  ui.signOut.hidden = true;
+  ui.who.textContent = "";
+  ui.emulatorForm.hidden = !signIn.emulator;
+  if (reason) notify(reason, "error");
+}
+
+async function signedIn(): Promise<void> {
+  ui.signIn.hidden = true;
+  ui.sessions.hidden = false;
+  ui.signOut.hidden = false;
+  ui.who.textContent = signIn.uid ?? "";
+  await loadSessions(true);
+  const id = new URLSearchParams(location.search).get("session");
+  if (id) await openSession(id, { push: false });
+}
+
+ui.tokenForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  try {
+    signIn.useToken(ui.tokenInput.value.trim());
+  } catch (error) {
+    return report(error);
+  }
+  ui.tokenInput.value = "";
+  clearNotice();
+  void signedIn();
+});
+
+ui.emulatorForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  signIn
+    .withEmulator(ui.email.value, ui.password.value)
+    .then(() => {
+      clearNotice();
+      return signedIn();
+    })
+    .catch((error: unknown) => notify(`Sign-in failed: ${error instanceof Error ? error.message : String(error)}`, "error"));
+});
+
+ui.signOut.addEventListener("click", () => {
+  signIn.forget();
+  history.pushState(null, "", location.pathname);
+  showSignIn();
+});
+
+// ---- my sessions
+
+async function loadSessions(reset: boolean): Promise<void> {
+  if (reset) cursor = undefined;
+  const mine = reset ? ++listing : listing;
+  try {
+    const status = (ui.statusFilter.value || undefined) as Status | undefined;
+    const page = await client.listSessions({ limit: 10, status, cursor });
+    if (mine !== listing) return;
+    if (reset) ui.list.replaceChildren();
+    for (const session of page.sessions) ui.list.append(sessionItem(session));
+    cursor = page.nextCursor;
+    ui.more.hidden = cursor === undefined;
+    if (reset && page.sessions.length === 0) {
+      ui.list.append(li("empty", ui.statusFilter.value ? "No sessions with this status." : "No sessions yet."));
+    }
+  } catch (error) {
+    report(error);
+  }
+}
+
+function sessionItem(session: Session): HTMLLIElement {
+  const item = li(open?.id === session.id ? "current" : "");
+  item.dataset.sessionId = session.id;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "open";
+  button.textContent = session.sessionId;
+  const details = document.createElement("small");
+  const images = session.totalImages === 1 ? "1 image" : `${session.totalImages} images`;
+  details.textContent = `${session.model} · ${images} · ${session.status} · ${new Date(session.updatedAt).toLocaleString()}`;
+  button.append(details);
+  button.addEventListener("click", () => void openSession(session.id));
+  const strip = document.createElement("div");
+  strip.className = "strip";
+  for (const image of session.images.slice(-6)) strip.append(thumbnail(image));
+  item.append(button, strip);
+  return item;
+}
+
+function thumbnail(image: FlatImage): HTMLButtonElement {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "thumb";
+  button.dataset.url = image.url;
+  button.title = `Restore the session of image ${image.order}`;
+  button.append(picture(image.url, `Image ${image.order}: ${image.prompt}`));
+  button.addEventListener("click", () => void restore(image.url));
+  return button;
+}
+
+ui.statusFilter.addEventListener("change", () => void loadSessions(true));
+ui.more.addEventListener("click", () => void loadSessions(false));
+ui.newSession.addEventListener("submit", (event) => {
+  event.preventDefault();
+  client
+    .findOrCreateSession({ sessionId: `session-${Date.now()}`, model: ui.newModel.value.trim() })
+    .then(async ({ sessionDocId }) => {
+      await loadSessions(true);
+      await openSession(sessionDocId);
+    })
+    .catch(report);
+});
+
+// ---- one session, live
+
+/** Restore from history: the session holding this image URL. */
+async function restore(url: string): Promise<void> {
+  try {
+    const session = await client.getSessionByImageUrl(url);
+    const order = session.imageOrderMap[url];
+    await openSession(session.id, { highlight: url, session });
+    notify(`Restored “${session.sessionId}” from image ${order ?? ""}.`.replace(" .", "."));
+  } catch (error) {
+    report(error);
+  }
+}
+
+async function openSession(id: string, options: { push?: boolean; highlight?: string; session?: Session } = {}): Promise<void> {
+  if (open?.id === id) {
+    open.highlight = options.highlight;
+    highlight(options.highlight);
+    return;
+  }
+  closeSession();
+  if (options.push !== false) history.pushState(null, "", `?session=${encodeURIComponent(id)}`);
+  clearNotice();
+  ui.session.hidden = false;
+  ui.messages.replaceChildren();
+  ui.title.textContent = "…";
+  // A copy this tab held before a reload resumes from its seq: only what it missed is sent.
+  const held = stored(id);
+  const live = client.live(id, held ? { session: held } : {});
+  open = { id, live, highlight: options.highlight };
+  if (held) render(held);
+  live.on("snapshot", ({ session }) => render(session));
+  live.on("event", (event) => {
+    const session = live.session;
+    if (session === undefined) return;
+    if (event.type === "message.added") ui.messages.append(messageItem(event.message as Message));
+    else if (event.type === "image.added") {
+      const message = session.messages.find((m) => m.id === event.messageId);
+      const images = ui.messages.querySelector(`[data-message-id="${CSS.escape(event.messageId)}"] .images`);
+      if (message && images) images.append(imageButton(event.image as Image, message));
+    } else if (event.type === "session.deleted") {
+      sessionStorage.removeItem(storageKey(id));
+      notify("This session was deleted.", "error");
+    }
+    header(session);
+  });
+  live.on("session", (session) => {
+    keep(session);
+    refreshItem(session);
+  });
+  live.on("presence", ({ connections }) => {
+    ui.presence.textContent = connections === 1 ? "only this tab" : `${connections} tabs open`;
+  });
+  live.on("state", (change) => connection(change));
+  connection({ state: live.state });
+  markCurrent();
+}
+
+function closeSession(): void {
+  open?.live.close();
+  open = undefined;
+  ui.session.hidden = true;
+  markCurrent();
+}
+
+function render(session: Session): void {
+  header(session);
+  ui.messages.replaceChildren(...session.messages.map(messageItem));
+  highlight(open?.highlight);
+}
+
+function header(session: Session): void {
+  ui.title.textContent = session.sessionId;
+  ui.status.textContent = session.status;
+  ui.complete.disabled = session.status === "completed";
+}
+
+function messageItem(message: Message): HTMLLIElement {
+  const item = li();
+  item.dataset.messageId = message.id;
+  const prompt = document.createElement("p");
+  prompt.className = "prompt";
+  prompt.textContent = message.prompt || "(no prompt)";
+  const time = document.createElement("time");
+  time.dateTime = message.timestamp;
+  time.textContent = new Date(message.timestamp).toLocaleTimeString();
+  prompt.append(time);
+  const images = document.createElement("div");
+  images.className = "images";
+  images.append(...message.images.map((image) => imageButton(image, message)));
+  item.append(prompt, images);
+  return item;
+}
+
+function imageButton(image: Image, message: Message): HTMLButtonElement {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "image";
+  button.dataset.order = String(image.order);
+  button.dataset.url = image.url;
+  button.title = `Image ${image.order}: restore its session`;
+  const order = document.createElement("span");
+  order.textContent = `#${image.order}`;
+  button.append(picture(image.url, `Image ${image.order}: ${message.prompt}`), order);
+  button.addEventListener("click", () => void restore(image.url));
+  return button;
+}
+
+function highlight(url: string | undefined): void {
+  for (const image of ui.messages.querySelectorAll<HTMLElement>(".image")) {
+    image.classList.toggle("restored", url !== undefined && image.dataset.url === url);
+  }
+  if (url) ui.messages.querySelector(".restored")?.scrollIntoView({ block: "nearest" });
+}
+
+function connection(change: StateChange): void {
+  const text: Record<StateChange["state"], string> = {
+    connecting: "connecting…",
+    live: "live",
+    reconnecting: "reconnecting…",
+    closed: "closed",
+  };
+  ui.connection.textContent = text[change.state];
+  if (change.state === "live") {
+    if (ui.notice.dataset.about === "connection") clearNotice();
+  } else if (change.state === "reconnecting") {
+    const seconds = Math.max(1, Math.round((change.retryInMs ?? 0) / 1000));
+    notify(navigator.onLine ? `Connection lost. Reconnecting in ${seconds} s…` : "You are offline. The session reconnects when the network is back.");
+    ui.notice.dataset.about = "connection";
+    return;
+  } else if (change.state === "closed" && change.code === 4004) {
+    notify("This session does not exist any more, or it is not yours.", "error");
+  } else if (change.state === "closed" && change.code === 4001) {
+    report(new SignInNeeded());
+  } else if (change.state === "closed" && change.code !== 1000) {
+    notify(`The live connection stopped (${change.code}${change.reason ? `: ${change.reason}` : ""}). Reload the page to try again.`, "error");
+  }
+  delete ui.notice.dataset.about;
+}
+
+ui.addMessage.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const live = open?.live;
+  if (!live) return;
+  const images = ui.urls.value
+    .split("\n")
+    .map((url) => url.trim())
+    .filter((url) => url !== "")
+    .map((url) => ({ url }));
+  const submit = ui.addMessage.querySelector<HTMLButtonElement>('button[type="submit"]');
+  if (submit) submit.disabled = true;
+  live
+    .addMessage({ prompt: ui.prompt.value, images })
+    .then(() => {
+      ui.prompt.value = "";
+      ui.urls.value = "";
+    })
+    .catch(report)
+    .finally(() => {
+      if (submit) submit.disabled = false;
+    });
+});
+
+ui.complete.addEventListener("click", () => {
+  open?.live.complete().catch(report);
+});
+
+// ---- the list entry of the open session follows it
+
+function refreshItem(session: Session): void {
+  const item = ui.list.querySelector<HTMLLIElement>(`li[data-session-id="${CSS.escape(session.id)}"]`);
+  item?.replaceWith(sessionItem(session));
+}
+
+function markCurrent(): void {
+  for (const item of ui.list.querySelectorAll<HTMLLIElement>("li[data-session-id]")) {
+    item.classList.toggle("current", item.dataset.sessionId === open?.id);
+  }
+}
+
+// ---- what a tab keeps across a reload
+
+const storageKey = (id: string) => `livechat.session.${id}`;
+let keeping: ReturnType<typeof setTimeout> | undefined;
+let latest: Session | undefined;
+
+function keep(session: Session): void {
+  latest = session;
+  keeping ??= setTimeout(flush, 200);
+}
+
+function flush(): void {
+  keeping = undefined;
+  if (latest === undefined) return;
+  try {
+    sessionStorage.setItem(storageKey(latest.id), JSON.stringify(latest));
+  } catch {
+    // Storage full or disabled: a reload then starts from a snapshot.
+  }
+}
+
+function stored(id: string): Session | undefined {
+  try {
+    const text = sessionStorage.getItem(storageKey(id));
+    return text ? (JSON.parse(text) as Session) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+addEventListener("pagehide", flush);
+
+// ---- helpers and start
+
+function li(className = "", text?: string): HTMLLIElement {
+  const item = document.createElement("li");
+  if (className) item.className = className;
+  if (text !== undefined) item.textContent = text;
+  return item;
+}
+
+function picture(url: string, alt: string): HTMLImageElement {
+  const image = document.createElement("img");
+  image.src = url;
+  image.alt = alt;
+  image.loading = "lazy";
+  image.decoding = "async";
+  return image;
+}
+
+addEventListener("popstate", () => {
+  const id = new URLSearchParams(location.search).get("session");
+  if (id) void openSession(id, { push: false });
+  else closeSession();
+});
+
+addEventListener("offline", () => notify("You are offline."));
+addEventListener("online", () => {
+  if (ui.notice.textContent === "You are offline.") clearNotice();
+});
+
+try {
+  signIn.fromFragment();
+} catch (error) {
+  report(error);
+}
+if (signIn.signedIn) void signedIn();
+else showSignIn();
