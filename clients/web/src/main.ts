@@ -124,8 +124,9 @@ ui.tokenForm.addEventListener("submit", (event) => {
 
 ui.emulatorForm.addEventListener("submit", (event) => {
   event.preventDefault();
+  const signUp = (event.submitter as HTMLButtonElement | null)?.value === "sign-up";
   signIn
-    .withEmulator(ui.email.value, ui.password.value)
+    .withEmulator(ui.email.value, ui.password.value, signUp)
     .then(() => {
       clearNotice();
       return signedIn();

@@ -52,15 +52,14 @@ export class SignIn {
     this.#store({ kind: "token", token });
   }
 
-  /** Signs in to the emulator's account for this email, creating it when it does not exist. */
-  async withEmulator(email: string, password: string): Promise<void> {
+  /** Signs in to the emulator's account for this email, or creates it (`signUp`). */
+  async withEmulator(email: string, password: string, signUp: boolean): Promise<void> {
     const body = JSON.stringify({ email, password, returnSecureToken: true });
-    let answer = await this.#emulator("identitytoolkit.googleapis.com/v1/accounts:signInWithPassword", body);
-    if (answer.error && /EMAIL_NOT_FOUND|INVALID_LOGIN_CREDENTIALS/.test(answer.error.message) ) {
-      answer = await this.#emulator("identitytoolkit.googleapis.com/v1/accounts:signUp", body);
-    }
+    const method = signUp ? "signUp" : "signInWithPassword";
+    const answer = await this.#emulator(`identitytoolkit.googleapis.com/v1/accounts:${method}`, body);
     if (answer.error || !answer.idToken || !answer.refreshToken) {
-      throw new Error(answer.error?.message.toLowerCase().replaceAll("_", " ") ?? "no token in the answer");
+      const reason = answer.error?.message ?? "no token in the answer";
+      throw new Error(EMULATOR_ERRORS[reason.split(" ")[0] ?? ""] ?? reason.toLowerCase().replaceAll("_", " "));
     }
     this.#store({
       kind: "emulator",
@@ -123,6 +122,15 @@ export class SignIn {
     return (await response.json()) as EmulatorAnswer;
   }
 }
+
+/** What the emulator's error codes mean, for a person. */
+const EMULATOR_ERRORS: Record<string, string> = {
+  EMAIL_NOT_FOUND: "no account has this email: create one",
+  INVALID_LOGIN_CREDENTIALS: "wrong email or password",
+  INVALID_PASSWORD: "wrong password",
+  EMAIL_EXISTS: "an account with this email exists already: sign in",
+  WEAK_PASSWORD: "the password is too weak (6 characters at least)",
+};
 
 interface EmulatorAnswer {
   idToken?: string;
