@@ -144,6 +144,8 @@ export class LiveSession {
   #presence = 0;
   #stopped = false;
   #authId: number | undefined;
+  /** When the socket's token expires, from the last `auth` reply. */
+  #expiresAt: number | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
@@ -312,8 +314,15 @@ export class LiveSession {
     try {
       token = await this.#options.getToken(this.#forceRefresh);
     } catch (cause) {
-      // No token can be had (signed out, offline): try again later.
-      if (this.#socket === socket) socket.close(CLIENT_RECONNECT, `no token: ${String(cause)}`);
+      // No token can be had (signed out, offline): counted as a refusal, so that it ends in
+      // `closed` with 4001 (sign in again) rather than in reconnecting for ever.
+      if (this.#socket !== socket) return;
+      this.#closed(4001, `no token: ${String(cause)}`.slice(0, 120));
+      try {
+        socket.close(CLIENT_RECONNECT);
+      } catch {
+        // Already closing.
+      }
       return;
     }
     if (this.#socket !== socket) return;
@@ -364,6 +373,17 @@ export class LiveSession {
     if (this.#seq === undefined || this.#session === undefined || event.seq !== this.#seq + 1) {
       return this.#drop(`gap: event ${event.seq} after ${this.#seq ?? "nothing"}`);
     }
+    if (event.type === "session.deleted") {
+      // The session is gone: nothing of it is kept (the 4004 close follows).
+      this.#seq = event.seq;
+      this.#session = undefined;
+      return this.#emit("event", event);
+    }
+    if (event.type === "image.added" && !this.#session.messages.some((m) => m.id === event.messageId)) {
+      // The copy lacks the message: it is not the server's; start again from a snapshot.
+      this.#seq = undefined;
+      return this.#drop(`image.added for unknown message ${event.messageId}`);
+    }
     this.#seq = event.seq;
     this.#session = applyEvent(this.#session, event);
     if (!this.#attached) this.#replayed += 1;
@@ -403,6 +423,11 @@ export class LiveSession {
     this.#authFailures = 0;
     this.#forceRefresh = false;
     const expiresAt = Date.parse((frame.result as AuthResult).expiresAt);
+    const refreshed = this.#expiresAt === undefined || expiresAt > this.#expiresAt;
+    this.#expiresAt = expiresAt;
+    // A token that could not be renewed (the same one came back) is left to expire: the 4001
+    // that follows brings a reconnect with a fresh one, rather than a stream of `auth` frames.
+    if (!refreshed) return;
     const left = expiresAt - Date.now();
     this.#scheduleRefresh(Math.max(0, left - Math.min(this.#options.refreshMarginMs, left / 2)));
   }
@@ -410,22 +435,25 @@ export class LiveSession {
   #scheduleRefresh(delayMs: number): void {
     clearTimeout(this.#refreshTimer);
     const socket = this.#socket;
+    const current = () => !this.#stopped && socket !== undefined && this.#socket === socket;
+    // Timers hold at most 2^31 - 1 ms; a longer wait would fire at once.
     this.#refreshTimer = setTimeout(async () => {
       let token: string;
       try {
         token = await this.#options.getToken(true);
       } catch {
-        return this.#scheduleRefresh(5_000);
+        if (current()) this.#scheduleRefresh(5_000);
+        return;
       }
-      if (this.#socket !== socket || socket === undefined) return;
+      if (!current() || socket === undefined) return;
       this.#authId = this.#nextId++;
       this.#send({ id: this.#authId, type: "auth", token });
-    }, delayMs);
+    }, Math.min(delayMs, 2 ** 31 - 1));
   }
 
   /** The socket is attached and up to date: commands may go. */
   #attach(): void {
-    if (this.#attached) return;
+    if (this.#attached || this.#stopped) return;
     this.#attached = true;
     this.#attachedAt = Date.now();
     this.#replayed = 0;
@@ -488,6 +516,7 @@ export class LiveSession {
 
   #detach(): void {
     this.#attached = false;
+    this.#expiresAt = undefined;
     clearTimeout(this.#refreshTimer);
     clearInterval(this.#heartbeatTimer);
     // Commands sent on the socket that closed go again on the next one.

@@ -221,4 +221,44 @@ describe("LiveSession", () => {
     await assert.rejects(patient.addMessage({ prompt: "lost", images: [] }), { code: "timeout", retryable: true });
     await server.restart();
   });
+
+  test("a token that cannot be renewed is not sent again and again, and ends in closed 4001", async () => {
+    const uid = newUser();
+    // The same token every time, as a pasted token is: it cannot be refreshed.
+    const only = token(uid, 3);
+    const sent: string[] = [];
+    class Recording implements WebSocketLike {
+      readonly #inner: WebSocket;
+      onopen: WebSocketLike["onopen"] = null;
+      onmessage: WebSocketLike["onmessage"] = null;
+      onclose: WebSocketLike["onclose"] = null;
+      onerror: WebSocketLike["onerror"] = null;
+      constructor(url: string) {
+        this.#inner = new WebSocket(url);
+        this.#inner.onopen = (e) => this.onopen?.(e);
+        this.#inner.onclose = (e) => this.onclose?.(e);
+        this.#inner.onerror = (e) => this.onerror?.(e);
+        this.#inner.onmessage = (e) => this.onmessage?.(e);
+      }
+      get readyState() {
+        return this.#inner.readyState;
+      }
+      send(data: string) {
+        sent.push(data);
+        this.#inner.send(data);
+      }
+      close(code?: number, reason?: string) {
+        this.#inner.close(code, reason);
+      }
+    }
+    const rest = api(uid);
+    const { sessionDocId: id } = await rest.createSession({ sessionId: "s", model: "m" });
+    const watcher = watch(api(uid, { WebSocket: Recording, getToken: () => only }).live(id, { backoffMs: 50 }));
+    await until("closed", () => watcher.live.state === "closed", 15_000);
+    assert.equal(watcher.states.at(-1)?.code, 4001);
+    const auths = sent.filter((frame) => frame.includes('"auth"')).length;
+    // The first auth, one refresh that brought nothing new, and the reconnects that failed.
+    assert.ok(auths <= 4, `${auths} auth frames`);
+  });
 });
+

@@ -70,6 +70,7 @@ function clearNotice(): void {
 function report(error: unknown): void {
   if (error instanceof SignInNeeded || (error instanceof ApiError && error.status === 401)) {
     signIn.forget();
+    forgetCopies();
     showSignIn("Your sign-in has expired or is not valid. Please sign in again.");
   } else if (error instanceof ApiError && error.code === "not_found") {
     notify("That session does not exist, or it is not yours.", "error");
@@ -136,6 +137,7 @@ ui.emulatorForm.addEventListener("submit", (event) => {
 
 ui.signOut.addEventListener("click", () => {
   signIn.forget();
+  forgetCopies();
   history.pushState(null, "", location.pathname);
   showSignIn();
 });
@@ -237,6 +239,12 @@ async function openSession(id: string, options: { push?: boolean; highlight?: st
   if (held) render(held);
   live.on("snapshot", ({ session }) => render(session));
   live.on("event", (event) => {
+    if (event.type === "session.deleted") {
+      forgetCopy(id);
+      ui.messages.replaceChildren();
+      notify("This session was deleted.", "error");
+      return;
+    }
     const session = live.session;
     if (session === undefined) return;
     if (event.type === "message.added") ui.messages.append(messageItem(event.message as Message));
@@ -244,9 +252,6 @@ async function openSession(id: string, options: { push?: boolean; highlight?: st
       const message = session.messages.find((m) => m.id === event.messageId);
       const images = ui.messages.querySelector(`[data-message-id="${CSS.escape(event.messageId)}"] .images`);
       if (message && images) images.append(imageButton(event.image as Image, message));
-    } else if (event.type === "session.deleted") {
-      sessionStorage.removeItem(storageKey(id));
-      notify("This session was deleted.", "error");
     }
     header(session);
   });
@@ -335,6 +340,10 @@ function connection(change: StateChange): void {
     ui.notice.dataset.about = "connection";
     return;
   } else if (change.state === "closed" && change.code === 4004) {
+    if (open) forgetCopy(open.id);
+    ui.messages.replaceChildren();
+    ui.title.textContent = "";
+    ui.status.textContent = "";
     notify("This session does not exist any more, or it is not yours.", "error");
   } else if (change.state === "closed" && change.code === 4001) {
     report(new SignInNeeded());
@@ -402,6 +411,22 @@ function flush(): void {
     sessionStorage.setItem(storageKey(latest.id), JSON.stringify(latest));
   } catch {
     // Storage full or disabled: a reload then starts from a snapshot.
+  }
+}
+
+/** Drops this tab's copy of a session (deleted, or not the user's). */
+function forgetCopy(id: string): void {
+  if (latest?.id === id) latest = undefined;
+  sessionStorage.removeItem(storageKey(id));
+}
+
+/** Drops every copy this tab holds: the next user of the tab must not see them. */
+function forgetCopies(): void {
+  latest = undefined;
+  clearTimeout(keeping);
+  keeping = undefined;
+  for (const key of Object.keys(sessionStorage)) {
+    if (key.startsWith("livechat.session.")) sessionStorage.removeItem(key);
   }
 }
 
