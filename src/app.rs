@@ -25,6 +25,7 @@ use crate::auth::{self, Authenticator};
 use crate::config::{FirestoreArgs, ServeConfig, StoreKind};
 use crate::fanout::{Fanout, LocalFanout, RedisFanout};
 use crate::live::LiveSettings;
+use crate::quota::{QuotaSettings, Quotas};
 use crate::session::Sessions;
 use crate::state::{AppState, Operations};
 use crate::store::SessionStore;
@@ -84,6 +85,8 @@ impl Server {
             metrics_listener.is_none().then(|| metrics.clone()),
             Duration::from_millis(config.ops.drain_ms),
         );
+        let quotas = Arc::new(Quotas::new(QuotaSettings::from(&config.live)));
+        forget_idle_quotas(&quotas);
         Ok(Self {
             state: AppState {
                 sessions: Sessions::new(store, config.actor_settings(), Arc::clone(&fanout)),
@@ -96,6 +99,7 @@ impl Server {
                 ops: Arc::new(ops),
                 bodies: Arc::default(),
                 page: Arc::new(page),
+                quotas,
             },
             metrics: metrics_listener.map(|listener| (listener, metrics)),
         })
@@ -176,4 +180,21 @@ pub async fn connect_firestore(args: &FirestoreArgs) -> anyhow::Result<Firestore
     FirestoreStore::connect(project, deadline)
         .await
         .with_context(|| format!("cannot reach Firestore project {project}"))
+}
+
+/// Once a minute, drops the request buckets of users who have not called since they refilled,
+/// until the server is dropped.
+fn forget_idle_quotas(quotas: &Arc<Quotas>) {
+    let quotas = Arc::downgrade(quotas);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            match quotas.upgrade() {
+                Some(quotas) => quotas.forget_idle(),
+                None => break,
+            }
+        }
+    });
 }

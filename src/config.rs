@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::auth::keys::KeySettings;
 use crate::auth::{AuthSettings, FirebaseSettings, JwksSettings};
 use crate::live::LiveSettings;
+use crate::quota::QuotaSettings;
 use crate::session::ActorSettings;
 use crate::session::validation::Limits;
 use crate::store::sqlite::Synchronous;
@@ -197,6 +198,25 @@ pub struct LiveArgs {
     #[arg(long, env = "LIVECHAT_WS_BURST", default_value_t = 100)]
     pub ws_burst: u32,
 
+    /// Sockets one user may have open on this instance (0: no limit); beyond it an upgrade is
+    /// refused with 429, or closed with 4029 after its `auth` frame.
+    #[arg(long, env = "LIVECHAT_WS_MAX_SOCKETS_PER_USER", default_value_t = 100)]
+    pub ws_max_sockets_per_user: usize,
+
+    /// Milliseconds between two `presence` pushes of one session: the changes in between are
+    /// sent as one, so that N tabs opening at once cost O(N) frames, not O(N²).
+    #[arg(long, env = "LIVECHAT_WS_PRESENCE_MS", default_value_t = 500)]
+    pub ws_presence_ms: u64,
+
+    /// REST requests per second one user may make (0: no limit); beyond it, 429 `rate_limited`
+    /// with `Retry-After`.
+    #[arg(long, env = "LIVECHAT_REST_RATE", default_value_t = 50)]
+    pub rest_rate: u32,
+
+    /// REST requests one user may make at once above the rate.
+    #[arg(long, env = "LIVECHAT_REST_BURST", default_value_t = 100)]
+    pub rest_burst: u32,
+
     /// Milliseconds shutdown waits for sockets to finish their commands and close.
     #[arg(long, env = "LIVECHAT_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
@@ -214,6 +234,16 @@ impl From<&LiveArgs> for LiveSettings {
             rate_per_sec: args.ws_rate.max(1),
             burst: args.ws_burst.max(1),
             shutdown_grace: ms(args.shutdown_grace_ms),
+        }
+    }
+}
+
+impl From<&LiveArgs> for QuotaSettings {
+    fn from(args: &LiveArgs) -> Self {
+        QuotaSettings {
+            rest_rate: args.rest_rate,
+            rest_burst: args.rest_burst.max(1),
+            sockets_per_user: args.ws_max_sockets_per_user,
         }
     }
 }
@@ -409,6 +439,7 @@ impl ServeConfig {
             // Its slots are allocated up front, about 70 bytes each, per watched session.
             room_capacity: self.live.ws_room_slots.max(1),
             resync_interval: Duration::from_millis(self.resync_ms.max(1)),
+            presence_interval: Duration::from_millis(self.live.ws_presence_ms),
         }
     }
 }

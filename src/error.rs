@@ -34,6 +34,15 @@ pub enum ApiError {
     SessionFull { max: u32 },
     #[error("the request body is larger than {max_bytes} bytes")]
     PayloadTooLarge { max_bytes: usize },
+    /// One user's quota is used up (`what`); `retry_after` says when to try again.
+    #[error("{what}; retry in {} s", retry_after_secs(*.retry_after))]
+    RateLimited {
+        what: &'static str,
+        retry_after: std::time::Duration,
+    },
+    /// The user has as many sockets open on this instance as they may.
+    #[error("this user has {max} sockets open, as many as one user may; close one first")]
+    TooManySockets { max: usize },
     /// The cause is for the log; the client hears only that it may retry.
     #[error("{0}")]
     Unavailable(String),
@@ -63,6 +72,9 @@ impl ApiError {
             ApiError::Conflict { .. } => ErrorCode::Conflict,
             ApiError::SessionFull { .. } => ErrorCode::SessionFull,
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::RateLimited { .. } | ApiError::TooManySockets { .. } => {
+                ErrorCode::RateLimited
+            }
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
@@ -89,10 +101,23 @@ impl IntoResponse for ApiError {
                 details.insert("maxImages".into(), Value::from(*max));
                 self.to_string()
             }
+            ApiError::RateLimited { retry_after, .. } => {
+                details.insert(
+                    "retryAfter".into(),
+                    Value::from(retry_after_secs(*retry_after)),
+                );
+                self.to_string()
+            }
             _ => self.to_string(),
         };
         let status = code.status();
         let mut response = (status, Json(rest::error(code, &message, details))).into_response();
+        if let ApiError::RateLimited { retry_after, .. } = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs(*retry_after)),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -101,4 +126,9 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Whole seconds for `Retry-After`, rounded up and at least 1.
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }

@@ -24,6 +24,7 @@ pub mod error;
 pub mod fanout;
 pub mod live;
 pub mod protocol;
+pub mod quota;
 pub mod session;
 pub mod state;
 pub mod store;

@@ -15,6 +15,7 @@ use crate::auth::origin::OriginPolicy;
 use crate::bodies::Bodies;
 use crate::fanout::Fanout;
 use crate::live::LiveSettings;
+use crate::quota::Quotas;
 use crate::session::Sessions;
 
 /// What every handler can reach.
@@ -36,6 +37,8 @@ pub struct AppState {
     pub bodies: Arc<Bodies>,
     /// The web page at `/`, rendered for this server's sign-in settings.
     pub page: Arc<Page>,
+    /// What one user may take of this instance (requests per second, sockets).
+    pub quotas: Arc<Quotas>,
 }
 
 /// The server's state as operators see it.

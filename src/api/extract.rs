@@ -96,6 +96,13 @@ impl FromRequestParts<AppState> for AuthUser {
     ) -> Result<Self, Self::Rejection> {
         let (identity, via) = state.auth.verify_request(&parts.headers).await?;
         tracing::Span::current().record("uid", identity.uid.as_str());
+        state
+            .quotas
+            .take_request(&identity.uid)
+            .map_err(|retry_after| ApiError::RateLimited {
+                what: "too many requests for this user",
+                retry_after,
+            })?;
         if via == Via::Cookie && !state.origins.may_send_credentials(&parts.headers) {
             return Err(ApiError::Forbidden(
                 "the session cookie is not accepted from this origin",

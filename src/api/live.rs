@@ -44,6 +44,16 @@ pub async fn attach(
         }
         Ok((token, _)) => Some(state.auth.verify(token).await),
     };
+    // A user known from the upgrade is refused here, where the status can be seen; a socket
+    // that authenticates by its first frame is counted after it (closed with 4029).
+    if let Some(Ok(identity)) = &credential
+        && state.quotas.sockets_full(&identity.uid)
+    {
+        return ApiError::TooManySockets {
+            max: state.quotas.sockets_per_user(),
+        }
+        .into_response();
+    }
     let since = query
         .iter()
         .find(|(key, _)| key == "sinceSeq")
@@ -54,6 +64,7 @@ pub async fn attach(
         sessions: state.sessions.clone(),
         auth: state.auth.clone(),
         settings: state.live.clone(),
+        quotas: state.quotas.clone(),
         shutdown: state.shutdown.clone(),
     };
     upgrade

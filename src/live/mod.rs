@@ -28,6 +28,7 @@ use futures::{SinkExt as _, StreamExt as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
+use crate::quota::Quotas;
 use crate::session::Sessions;
 use frame::{Frame, ReadError};
 pub use socket::{Socket, Start};
@@ -55,6 +56,8 @@ pub struct SocketContext {
     pub sessions: Sessions,
     pub auth: Arc<Authenticator>,
     pub settings: Arc<LiveSettings>,
+    /// Sockets per user.
+    pub quotas: Arc<Quotas>,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,
 }

@@ -22,6 +22,7 @@ use crate::auth::{AuthError, Identity};
 use crate::protocol::close;
 use crate::protocol::command::{Command, CommandKind};
 use crate::protocol::reply;
+use crate::quota::SocketPermit;
 use crate::session::{Attachment, SessionError};
 use crate::telemetry::metrics::{self as telemetry, metrics};
 
@@ -227,7 +228,8 @@ impl Socket {
     {
         let attached = Box::pin(self.attach(stream, out).instrument(self.span())).await;
         match attached {
-            Ok((identity, attachment, resuming)) => {
+            Ok((identity, (attachment, _permit), resuming)) => {
+                // The permit counts the socket against its user's quota until it ends.
                 Relay::new(self, identity, out)
                     .run(stream, attachment, resuming)
                     .await
@@ -242,7 +244,7 @@ impl Socket {
         &self,
         stream: &mut S,
         out: &Out<'_>,
-    ) -> Result<(Identity, Attachment, bool), End>
+    ) -> Result<(Identity, (Attachment, SocketPermit), bool), End>
     where
         S: Stream<Item = Result<Frame, ReadError>> + Unpin,
     {
@@ -264,6 +266,12 @@ impl Socket {
         };
         tracing::Span::current().record("uid", identity.uid.as_str());
         let _ = self.log.uid.set(identity.uid.as_str().into());
+        let Some(permit) = self.ctx.quotas.open_socket(&identity.uid) else {
+            return Err(close(
+                close::TOO_MANY_SOCKETS,
+                "too many sockets for this user; close one",
+            ));
+        };
         // Boxed, as are the other awaits off the steady state: a socket's task is as large as
         // its largest await point, and idle sockets are many.
         let attachment =
@@ -278,7 +286,7 @@ impl Socket {
                 }
             };
         tracing::debug!(?since, "socket attached");
-        Ok((identity, attachment, since.is_some()))
+        Ok((identity, (attachment, permit), since.is_some()))
     }
 
     fn auth_unavailable(&self, cause: &str) -> End {

@@ -55,6 +55,7 @@ impl World {
             send_timeout: Duration::from_secs(5),
             room_capacity,
             resync_interval: Duration::from_secs(5),
+            presence_interval: Duration::from_millis(50),
         };
         let sessions = Sessions::new(Arc::new(store), actors, Arc::new(LocalFanout));
         let new = NewSession::parse(
@@ -77,6 +78,7 @@ impl World {
             sessions,
             auth: Arc::new(auth),
             settings: Arc::new(live),
+            quotas: Arc::default(),
             shutdown: CancellationToken::new(),
         };
         Self { ctx, id, _dir: dir }

@@ -1,5 +1,5 @@
 //! Close codes (`protocol/README.md`, "Close codes"). "Reconnect" codes: 1000, 1001, 1011,
-//! 4008 (resume with `sinceSeq`). "Stop" codes: 1009, 4001 (until a new token), 4004, 4009.
+//! 4008, 4029 (resume with `sinceSeq`). "Stop" codes: 1009, 4001 (until a new token), 4004, 4009.
 
 /// The peer was silent too long.
 pub const SILENT: u16 = 1000;
@@ -12,3 +12,5 @@ pub const UNAUTHENTICATED: u16 = 4001;
 pub const NOT_FOUND: u16 = 4004;
 pub const SLOW_CONSUMER: u16 = 4008;
 pub const PROTOCOL_ERROR: u16 = 4009;
+/// The user has as many sockets open as they may: reconnect after a backoff.
+pub const TOO_MANY_SOCKETS: u16 = 4029;

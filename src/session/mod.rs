@@ -71,6 +71,8 @@ pub struct ActorSettings {
     /// With other instances about: how often a watched session is compared with the store
     /// (in case a notice was lost) and its presence announced.
     pub resync_interval: Duration,
+    /// The shortest time between two `presence` pushes of a session.
+    pub presence_interval: Duration,
 }
 
 /// A socket's start on a session: where its view begins, and every push after that.

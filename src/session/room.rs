@@ -3,9 +3,15 @@
 //! same order. A push is a typed value; the transport encodes it the first time a watcher needs
 //! it and every other watcher shares that text ([`Push::encoded`]). A room exists only while
 //! its actor runs, and its ring is small, since each slot is allocated up front.
+//!
+//! Presence is coalesced: a change publishes at once when the last presence push is older than
+//! the interval, and otherwise one push at the end of the interval carries every change made
+//! meanwhile. N tabs opening together cost each watcher a couple of frames, not N, and they
+//! take a couple of the ring's slots rather than all of them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -69,10 +75,52 @@ struct Shared {
     /// Sockets attached to other instances, as they last said.
     remote: AtomicUsize,
     announce: Announce,
+    /// The shortest time between two presence pushes.
+    presence_interval: Duration,
+    presence: Mutex<PresenceClock>,
+}
+
+/// When presence was last pushed, and whether a push is already due at the end of the interval.
+#[derive(Default)]
+struct PresenceClock {
+    last: Option<Instant>,
+    due: bool,
 }
 
 impl Shared {
-    fn publish_presence(&self) {
+    /// The number of sockets changed: push it now, or once the interval since the last push
+    /// has passed (one push then carries every change in between).
+    fn presence_changed(self: &Arc<Self>) {
+        let now = Instant::now();
+        let mut clock = self.presence.lock().unwrap_or_else(PoisonError::into_inner);
+        if clock.due {
+            return;
+        }
+        let next = clock.last.map(|last| last + self.presence_interval);
+        match (next, tokio::runtime::Handle::try_current()) {
+            (Some(next), Ok(runtime)) if next > now => {
+                clock.due = true;
+                let room = Arc::downgrade(self);
+                runtime.spawn(async move {
+                    tokio::time::sleep_until(next).await;
+                    if let Some(room) = room.upgrade() {
+                        room.push_presence();
+                    }
+                });
+            }
+            _ => {
+                drop(clock);
+                self.push_presence();
+            }
+        }
+    }
+
+    fn push_presence(&self) {
+        {
+            let mut clock = self.presence.lock().unwrap_or_else(PoisonError::into_inner);
+            clock.last = Some(Instant::now());
+            clock.due = false;
+        }
         let connections = self.local.load(Ordering::Acquire) + self.remote.load(Ordering::Acquire);
         let _ = self
             .sender
@@ -81,13 +129,15 @@ impl Shared {
 }
 
 impl Room {
-    pub(super) fn new(capacity: usize, announce: Announce) -> Self {
+    pub(super) fn new(capacity: usize, presence_interval: Duration, announce: Announce) -> Self {
         Self {
             shared: Arc::new(Shared {
                 sender: broadcast::channel(capacity.max(1)).0,
                 local: AtomicUsize::new(0),
                 remote: AtomicUsize::new(0),
                 announce,
+                presence_interval,
+                presence: Mutex::default(),
             }),
         }
     }
@@ -116,7 +166,7 @@ impl Room {
     /// Sockets attached to other instances changed.
     pub(super) fn set_remote(&self, connections: usize) {
         if self.shared.remote.swap(connections, Ordering::AcqRel) != connections {
-            self.shared.publish_presence();
+            self.shared.presence_changed();
         }
     }
 
@@ -124,7 +174,7 @@ impl Room {
     pub(super) fn watch(&self) -> (broadcast::Receiver<Arc<Push>>, Watcher) {
         let receiver = self.shared.sender.subscribe();
         let local = self.shared.local.fetch_add(1, Ordering::AcqRel) + 1;
-        self.shared.publish_presence();
+        self.shared.presence_changed();
         (self.shared.announce)(local);
         let watcher = Watcher {
             room: Arc::downgrade(&self.shared),
@@ -143,7 +193,7 @@ impl Drop for Watcher {
     fn drop(&mut self) {
         if let Some(room) = self.room.upgrade() {
             let local = room.local.fetch_sub(1, Ordering::AcqRel).saturating_sub(1);
-            room.publish_presence();
+            room.presence_changed();
             (room.announce)(local);
         }
     }

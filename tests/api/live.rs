@@ -538,14 +538,13 @@ async fn presence_counts_the_sockets_attached_as_tabs_come_and_go() {
     let mut first = app.tab("u", &id).await;
     assert_eq!(first.presence().await, 1);
     let mut second = app.tab("u", &id).await;
-    assert_eq!(second.presence().await, 2);
-    assert_eq!(first.presence().await, 2);
+    second.presence_reaches(2).await;
+    first.presence_reaches(2).await;
     let third = app.tab("u", &id).await;
-    assert_eq!(first.presence().await, 3);
+    first.presence_reaches(3).await;
     third.close().await;
-    assert_eq!(first.presence().await, 2);
-    assert_eq!(second.presence().await, 3);
-    assert_eq!(second.presence().await, 2);
+    first.presence_reaches(2).await;
+    second.presence_reaches(2).await;
 }
 
 #[tokio::test]

@@ -257,6 +257,12 @@ impl LiveClient {
         }
     }
 
+    /// Reads `presence` frames until one counts `connections` (coalesced presence may skip the
+    /// counts in between).
+    pub async fn presence_reaches(&mut self, connections: u64) {
+        while self.presence().await != connections {}
+    }
+
     /// Reads until the server closes the socket; returns the close code. Frames before the
     /// close are kept in `log`.
     pub async fn closed(&mut self) -> u16 {

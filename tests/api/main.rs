@@ -24,6 +24,7 @@ mod list;
 mod live;
 mod live_process;
 mod operations;
+mod quotas;
 mod reads;
 mod restore;
 mod upgrade;

@@ -31,7 +31,11 @@ impl SessionActor {
             self.fanout.watch(&self.id);
             self.subscribed = true;
         }
-        Room::new(self.settings.room_capacity, announce)
+        Room::new(
+            self.settings.room_capacity,
+            self.settings.presence_interval,
+            announce,
+        )
     }
 
     /// A commit of this instance: to this instance's watchers, then to the other instances.

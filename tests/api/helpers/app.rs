@@ -72,6 +72,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp
     config.firestore.firestore_project = Some(project_for(data_dir.path()));
     // Only the tests of the Firebase Auth emulator accept its unsigned tokens.
     config.auth.firebase_auth_emulator_host = None;
+    // The per-user quotas would throttle the tests that write as fast as they can with one
+    // user; the tests of the quotas set them.
+    config.live.rest_rate = 0;
+    config.live.ws_max_sockets_per_user = 0;
     configure(&mut config);
     let server = Server::build(&config).await.expect("server builds");
     let state = server.state().clone();

@@ -38,6 +38,10 @@ impl ServerProcess {
             "LIVECHAT_FIRESTORE_PROJECT",
             project_for(Path::new(data_dir)),
         );
+        // No per-user quotas (as in spawn_app), unless the test sets them: `env` comes later.
+        command
+            .env("LIVECHAT_REST_RATE", "0")
+            .env("LIVECHAT_WS_MAX_SOCKETS_PER_USER", "0");
         // Its log, appended to across restarts, for tests that check what it said.
         std::fs::create_dir_all(data_dir).unwrap();
         let log = std::fs::OpenOptions::new()

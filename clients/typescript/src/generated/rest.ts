@@ -468,7 +468,8 @@ export interface components {
         /**
          * @description The error envelope. `data.code` is the machine-readable cause; the details present
          *     depend on it: `field` with `invalid_argument`, `sessionDocId` with `conflict`,
-         *     `maxImages` with `session_full`, `retryable` (true) with `unavailable`.
+         *     `maxImages` with `session_full`, `retryable` (true) with `unavailable` and
+         *     `rate_limited`, `retryAfter` with a `rate_limited` of the per-user request rate.
          */
         Error: {
             /** @constant */
@@ -486,7 +487,9 @@ export interface components {
                 maxImages?: number;
                 /** @description The same request may succeed if retried. */
                 retryable?: boolean;
-            } & (unknown & unknown & unknown & unknown & unknown);
+                /** @description With `rate_limited` from the per-user request rate, the seconds to wait before retrying (as the `Retry-After` header says). */
+                retryAfter?: number;
+            } & (unknown & unknown & unknown & unknown & unknown & unknown);
         };
         /** @description Answer of `POST /`. */
         CreatedEnvelope: {
@@ -693,6 +696,46 @@ export interface components {
                 };
             };
         };
+        /**
+         * @description The caller's user has made more requests than the per-user rate allows (a token bucket
+         *     per user and instance: `--rest-rate` per second with bursts of `--rest-burst`, by default
+         *     50 and 100). Nothing was done; retry after `Retry-After` seconds. Other users are not
+         *     affected.
+         */
+        RateLimited: {
+            headers: {
+                /** @description Seconds until the user's bucket holds a request again. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    data?: {
+                        /** @constant */
+                        code?: "rate_limited";
+                    };
+                };
+            };
+        };
+        /**
+         * @description The user has as many sockets open on this instance as one user may
+         *     (`--ws-max-sockets-per-user`, by default 100); close one first. A socket that
+         *     authenticates by its first frame is counted after that frame instead, and closed with
+         *     4029.
+         */
+        TooManySockets: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    data?: {
+                        /** @constant */
+                        code?: "rate_limited";
+                    };
+                };
+            };
+        };
         /** @description The store or the session is temporarily unavailable (`unavailable`, `retryable` true); retry the request. */
         Unavailable: {
             headers: {
@@ -774,6 +817,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -814,6 +858,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -851,6 +896,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -878,6 +924,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -907,6 +954,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -937,6 +985,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -983,6 +1032,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1037,6 +1087,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["SessionFull"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1082,6 +1133,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1111,6 +1163,7 @@ export interface operations {
                 content?: never;
             };
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManySockets"];
         };
     };
 }
