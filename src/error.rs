@@ -32,6 +32,9 @@ pub enum ApiError {
     Conflict { existing_id: String },
     #[error("the session holds its maximum of {max} images")]
     SessionFull { max: u32 },
+    /// Valid, but not for the session as it stands.
+    #[error("{reason}")]
+    Contradicts { id: String, reason: &'static str },
     #[error("the request body is larger than {max_bytes} bytes")]
     PayloadTooLarge { max_bytes: usize },
     /// One user's quota is used up (`what`); `retry_after` says when to try again.
@@ -55,6 +58,7 @@ impl From<SessionError> for ApiError {
             SessionError::NotFound => ApiError::NotFound,
             SessionError::Conflict { existing_id } => ApiError::Conflict { existing_id },
             SessionError::SessionFull { max } => ApiError::SessionFull { max },
+            SessionError::Contradicts { id, reason } => ApiError::Contradicts { id, reason },
             SessionError::Unavailable(cause) => ApiError::Unavailable(cause),
         }
     }
@@ -69,7 +73,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::NotFound | ApiError::NoRoute => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
-            ApiError::Conflict { .. } => ErrorCode::Conflict,
+            ApiError::Conflict { .. } | ApiError::Contradicts { .. } => ErrorCode::Conflict,
             ApiError::SessionFull { .. } => ErrorCode::SessionFull,
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::RateLimited { .. } | ApiError::TooManySockets { .. } => {
@@ -93,8 +97,8 @@ impl IntoResponse for ApiError {
                 details.insert("field".into(), Value::String(invalid.field.clone()));
                 invalid.message.clone()
             }
-            ApiError::Conflict { existing_id } => {
-                details.insert("sessionDocId".into(), Value::String(existing_id.clone()));
+            ApiError::Conflict { existing_id: id } | ApiError::Contradicts { id, .. } => {
+                details.insert("sessionDocId".into(), Value::String(id.clone()));
                 self.to_string()
             }
             ApiError::SessionFull { max } => {

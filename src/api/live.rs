@@ -9,6 +9,7 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse as _, Response};
 
@@ -17,6 +18,7 @@ use super::observe::RequestId;
 use crate::auth::{AuthError, Via};
 use crate::error::ApiError;
 use crate::live::{Socket, SocketContext, Start};
+use crate::session::validation::InvalidInput;
 use crate::state::AppState;
 
 /// Read buffer per socket: small, since commands are small and idle sockets are many.
@@ -28,8 +30,15 @@ pub async fn attach(
     QueryPairs(query): QueryPairs,
     request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let Ok(upgrade) = upgrade else {
+        return ApiError::Invalid(InvalidInput::new(
+            "Upgrade",
+            "this route opens a WebSocket: send a GET with Connection: Upgrade, Upgrade: websocket and the WebSocket headers",
+        ))
+        .into_response();
+    };
     if !state.origins.may_open_socket(&headers) {
         return ApiError::Forbidden("sockets may not be opened from this origin").into_response();
     }

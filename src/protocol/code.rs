@@ -69,7 +69,7 @@ impl From<&SessionError> for ErrorCode {
         match err {
             SessionError::Invalid(_) => ErrorCode::InvalidArgument,
             SessionError::NotFound => ErrorCode::NotFound,
-            SessionError::Conflict { .. } => ErrorCode::Conflict,
+            SessionError::Conflict { .. } | SessionError::Contradicts { .. } => ErrorCode::Conflict,
             SessionError::SessionFull { .. } => ErrorCode::SessionFull,
             SessionError::Unavailable(_) => ErrorCode::Unavailable,
         }

@@ -54,9 +54,9 @@ impl From<&SessionError> for ReplyError {
                     "the service is temporarily unavailable; retry the command",
                 )
             }
-            SessionError::Conflict { .. } | SessionError::SessionFull { .. } => {
-                Self::new(code, err.to_string())
-            }
+            SessionError::Conflict { .. }
+            | SessionError::SessionFull { .. }
+            | SessionError::Contradicts { .. } => Self::new(code, err.to_string()),
         }
     }
 }

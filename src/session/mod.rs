@@ -38,6 +38,10 @@ pub enum SessionError {
     Conflict { existing_id: String },
     #[error("the session holds its maximum of {max} images")]
     SessionFull { max: u32 },
+    /// The request is valid, but not for the session as it stands (a `completedAt` for an
+    /// active session, say): nothing changed.
+    #[error("{reason}")]
+    Contradicts { id: String, reason: &'static str },
     /// The store failed or the session is overloaded; the request may be retried.
     #[error("{0}")]
     Unavailable(String),

@@ -297,19 +297,22 @@ impl SessionState {
     ) -> Result<FieldChanges, SessionError> {
         let meta = &self.session.meta;
         let status = requested.status.unwrap_or(meta.status);
+        // Asked for in the request itself, a contradiction is invalid input (400); with the
+        // status the session already has, it contradicts the session's state (409).
+        let refuse = |reason: &'static str| match requested.status {
+            Some(_) => invalid("completedAt", reason),
+            None => SessionError::Contradicts {
+                id: meta.id.clone(),
+                reason,
+            },
+        };
         let completed_at = match (status, requested.completed_at) {
             (Status::Active, Some(Some(_))) => {
-                return Err(invalid(
-                    "completedAt",
-                    "an active session has no completedAt",
-                ));
+                return Err(refuse("an active session has no completedAt"));
             }
             (Status::Active, _) => None,
             (Status::Completed, Some(None)) => {
-                return Err(invalid(
-                    "completedAt",
-                    "a completed session needs a completedAt",
-                ));
+                return Err(refuse("a completed session needs a completedAt"));
             }
             (Status::Completed, Some(Some(at))) => Some(at),
             (Status::Completed, None) => Some(meta.completed_at.unwrap_or(now)),

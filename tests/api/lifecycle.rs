@@ -161,3 +161,41 @@ async fn idle_actors_leave_memory_and_writes_continue_where_they_stopped() {
     assert_eq!(reply.ok()["seq"], 2);
     assert_eq!(app.server.sessions.live_actors(), 1);
 }
+
+#[tokio::test]
+async fn a_completed_at_that_contradicts_the_sessions_status_is_409_and_changes_nothing() {
+    let app = spawn_app().await;
+    let id = app.create_session("u", "s").await;
+    let path = format!("{BASE}/{id}");
+
+    // Without a status, the session's own decides: an active session has no completedAt.
+    let refused = app
+        .patch(&path, "u", json!({ "completedAt": "2025-01-16T00:00:00Z" }))
+        .await;
+    refused.assert_error(409, "conflict");
+    assert_eq!(refused.body["data"]["sessionDocId"], id.as_str());
+    app.patch(&format!("{path}/complete"), "u", json!({}))
+        .await
+        .ok();
+    let refused = app.patch(&path, "u", json!({ "completedAt": null })).await;
+    refused.assert_error(409, "conflict");
+    let session = app.session("u", &id).await;
+    assert_eq!(session["seq"], 1, "only the completion changed the session");
+    assert!(session["completedAt"].is_string());
+
+    // Asked for in the same request, the contradiction is invalid input.
+    app.patch(
+        &path,
+        "u",
+        json!({ "status": "active", "completedAt": "2025-01-16T00:00:00Z" }),
+    )
+    .await
+    .assert_invalid("completedAt");
+    app.patch(
+        &path,
+        "u",
+        json!({ "status": "completed", "completedAt": null }),
+    )
+    .await
+    .assert_invalid("completedAt");
+}

@@ -383,3 +383,11 @@ async fn unknown_routes_and_methods_answer_with_the_error_envelope() {
             .assert_error(404, "not_found");
     }
 }
+
+#[tokio::test]
+async fn the_live_route_without_a_websocket_upgrade_is_400_naming_the_upgrade() {
+    let app = spawn_app().await;
+    let id = app.create_session("u", "s").await;
+    let reply = app.get(&format!("{BASE}/{id}/live"), "u").await;
+    reply.assert_invalid("Upgrade");
+}

@@ -55,6 +55,8 @@ impl ListQuery {
                         )
                     })?);
                 }
+                // An empty cursor is no cursor: the first page (as `nextCursor` absent says).
+                "cursor" if value.is_empty() => query.after = None,
                 "cursor" => {
                     query.after = Some(ListPosition::decode(value, uid).ok_or_else(|| {
                         InvalidInput::new("cursor", "cursor is not valid for this listing")

@@ -147,7 +147,10 @@ export interface paths {
          *     field (`uid`, `images`, `sessionId`, …) is 400 naming it, and nothing changes.
          *     `status: active` clears `completedAt` (an explicit non-null `completedAt` with it is
          *     400); `status: completed` without `completedAt` keeps the session's existing
-         *     `completedAt` or sets it to now (`completedAt: null` with it is 400). `frameSize` and
+         *     `completedAt` or sets it to now (`completedAt: null` with it is 400). Without `status`,
+         *     the session's own status decides: a `completedAt` for an active session, or
+         *     `completedAt: null` for a completed one, contradicts the session as it stands and is
+         *     409 `conflict` (with `data.sessionDocId`), and nothing changes. `frameSize` and
          *     `style` are cleared by `null` or `""`; `model` cannot be null or empty. A request that
          *     changes nothing (an empty body, or values already in place) is answered 200 with the
          *     current `seq`, unchanged; otherwise `seq` grows by one. Other users' sessions are 404.
@@ -245,7 +248,8 @@ export interface paths {
          * Open the session's WebSocket
          * @description Upgrades to the WebSocket of `protocol/README.md`. The token comes in the
          *     `Authorization` header, the session cookie, or (browsers) a first `auth` frame; refusals
-         *     after the upgrade are close codes (4001, 4004, …). Refused before the upgrade with 403
+         *     after the upgrade are close codes (4001, 4004, …). A request that is not a WebSocket
+         *     upgrade is 400 (`field: Upgrade`), an id that cannot be a session's 404. Refused before the upgrade with 403
          *     `forbidden`: an `Origin` not in `--cors-origins` (when set) and not the server's own, and
          *     a cookie-authenticated upgrade from any origin but a listed one or the server's own.
          */
@@ -439,12 +443,15 @@ export interface components {
             /** @description Generated if absent. Non-empty, no control characters. */
             id?: string | null;
             storagePath?: string | null;
-            originalUrl?: string | null;
-            firebaseUrl?: string | null;
+            /** @description An absolute URL like `url`, or `null` or `""` for none. */
+            originalUrl?: string | "" | null;
+            /** @description An absolute URL like `url`, or `null` or `""` for none. */
+            firebaseUrl?: string | "" | null;
         };
         /**
          * @description Body of `PATCH /{id}`: only these fields; any other is 400 naming it. `status` and
-         *     `model` cannot be null; `frameSize` and `style` are cleared by `null` or `""`.
+         *     `model` cannot be null; `frameSize` and `style` are cleared by `null` or `""`. With
+         *     `status: active`, `completedAt` can only be null; with `status: completed`, it cannot be.
          */
         SessionUpdate: {
             status?: components["schemas"]["Status"];
@@ -456,7 +463,7 @@ export interface components {
             model?: string;
             frameSize?: string | null;
             style?: string | null;
-        };
+        } & (unknown & unknown);
         /** @description Body of `PATCH /{id}/complete` (optional). Unknown fields are ignored. */
         Completion: {
             /**
@@ -656,6 +663,20 @@ export interface components {
         };
         /** @description The caller already has a session with this `sessionId` (`conflict`); `data.sessionDocId` is its id. */
         Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    data?: {
+                        /** @constant */
+                        code?: "conflict";
+                    };
+                };
+            };
+        };
+        /** @description The change contradicts the session as it stands (`conflict`), such as a `completedAt` for an active session; `data.sessionDocId` is the session's id. Nothing changed. */
+        ContradictsState: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1031,6 +1052,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["ContradictsState"];
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
@@ -1162,7 +1184,9 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManySockets"];
         };
     };
