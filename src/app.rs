@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +23,7 @@ use crate::auth::origin::OriginPolicy;
 use crate::auth::{self, Authenticator};
 use crate::config::{FirestoreArgs, ServeConfig, StoreKind};
 use crate::fanout::{Fanout, LocalFanout, RedisFanout};
+use crate::listener::ConnectionSettings;
 use crate::live::LiveSettings;
 use crate::quota::{QuotaSettings, Quotas};
 use crate::session::Sessions;
@@ -38,6 +38,7 @@ pub struct Server {
     state: AppState,
     /// `--metrics-addr`, bound, with what it serves.
     metrics: Option<(TcpListener, PrometheusHandle)>,
+    connections: ConnectionSettings,
 }
 
 impl Server {
@@ -102,6 +103,12 @@ impl Server {
                 quotas,
             },
             metrics: metrics_listener.map(|listener| (listener, metrics)),
+            connections: ConnectionSettings {
+                max_connections: config.ops.max_connections,
+                header_read_timeout: Duration::from_millis(
+                    config.ops.header_read_timeout_ms.max(1),
+                ),
+            },
         })
     }
 
@@ -122,14 +129,9 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        // Small writes (a reply, an event) must not wait for Nagle's algorithm.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(%err, "cannot set TCP_NODELAY");
-            }
-        });
         let (token, sockets) = (self.state.shutdown.clone(), self.state.sockets.clone());
         let grace = self.state.live.shutdown_grace;
+        let connections = self.connections;
         let ops = Arc::clone(&self.state.ops);
         if let Some((listener, handle)) = self.metrics {
             let stop = token.clone();
@@ -156,9 +158,7 @@ impl Server {
             tracing::info!("shutting down: finishing requests in flight, closing sockets");
             token.cancel();
         };
-        axum::serve(listener, router)
-            .with_graceful_shutdown(signal)
-            .await?;
+        crate::listener::serve(listener, router, connections, signal).await;
         sockets.close();
         if tokio::time::timeout(grace + Duration::from_secs(1), sockets.wait())
             .await

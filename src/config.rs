@@ -160,6 +160,20 @@ pub struct OpsArgs {
     /// everything else is served as before, so a load balancer can take the instance out.
     #[arg(long, env = "LIVECHAT_DRAIN_MS", default_value_t = 0)]
     pub drain_ms: u64,
+
+    /// Connections open at once, HTTP and WebSocket (0: no cap); beyond it a new connection is
+    /// answered 503 and closed.
+    #[arg(long, env = "LIVECHAT_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: usize,
+
+    /// Milliseconds a connection has to send a complete request head; a slower one (or one
+    /// that sends nothing) is answered 408 and closed.
+    #[arg(
+        long,
+        env = "LIVECHAT_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
 }
 
 /// WebSocket settings.

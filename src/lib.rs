@@ -22,6 +22,7 @@ pub mod bodies;
 pub mod config;
 pub mod error;
 pub mod fanout;
+pub mod listener;
 pub mod live;
 pub mod protocol;
 pub mod quota;

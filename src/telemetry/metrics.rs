@@ -161,6 +161,11 @@ pub fn socket_closed(code: Option<u16>) {
     counter!("livechat_socket_closes_total", "code" => code).increment(1);
 }
 
+/// A connection over `--max-connections` was answered 503 and closed.
+pub fn connection_refused() {
+    counter!("livechat_connections_refused_total").increment(1);
+}
+
 /// One operation of a store and the calls it made one after another (calls made at once
 /// count once).
 pub fn store_operation(store: &'static str, op: &'static str, calls: u64) {
@@ -254,6 +259,10 @@ fn describe() {
     describe_counter!(
         "livechat_socket_closes_total",
         "Sockets ended, by the close code the server sent (peer: the client closed or vanished)."
+    );
+    describe_counter!(
+        "livechat_connections_refused_total",
+        "Connections answered 503 and closed because --max-connections were open."
     );
     describe_counter!(
         "livechat_resumes_total",

@@ -9,6 +9,7 @@ mod live_client;
 mod auth;
 mod auth_fuzz;
 mod concurrency;
+mod connections;
 mod cors;
 mod durability;
 mod etag;
