@@ -86,9 +86,10 @@ impl Command {
                 completed_at: parse_completion(&obj).map_err(invalid)?,
             }),
             "session.update" => match obj.get("changes") {
-                Some(Value::Object(changes)) => {
-                    CommandKind::Write(Op::Update(parse_update(changes, limits).map_err(invalid)?))
-                }
+                Some(Value::Object(changes)) => CommandKind::Write(Op::Update(
+                    parse_update(changes, limits)
+                        .map_err(|error| invalid(error.within("changes")))?,
+                )),
                 _ => {
                     return Err(invalid(InvalidInput::new(
                         "changes",
@@ -123,7 +124,8 @@ fn parse_image_add(obj: &Map<String, Value>, limits: &Limits) -> Result<Op, Inva
         }
         _ => return Err(InvalidInput::new("messageId", "messageId is required")),
     };
-    let image = NewImage::parse(obj.get("image").unwrap_or(&Value::Null), limits)?;
+    let image = NewImage::parse(obj.get("image").unwrap_or(&Value::Null), limits)
+        .map_err(|error| error.within("image"))?;
     Ok(Op::AddImage { message_id, image })
 }
 

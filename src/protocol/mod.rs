@@ -19,4 +19,7 @@ pub mod reply;
 pub mod rest;
 pub mod view;
 
+#[cfg(test)]
+pub(crate) mod properties;
+
 pub use code::ErrorCode;

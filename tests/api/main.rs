@@ -25,6 +25,7 @@ mod list;
 mod live;
 mod live_process;
 mod operations;
+mod properties;
 mod quotas;
 mod reads;
 mod restore;

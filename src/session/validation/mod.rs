@@ -8,6 +8,8 @@ use super::model::{FieldChanges, Status};
 use super::time::Timestamp;
 
 mod list;
+#[cfg(test)]
+mod properties;
 
 pub use list::{ListPosition, ListQuery};
 
@@ -45,6 +47,20 @@ pub struct InvalidInput {
 }
 
 impl InvalidInput {
+    /// The same refusal, for a field of the object `parent` (`changes.status`, `image.url`).
+    pub fn within(self, parent: &str) -> Self {
+        let field = if self.field.is_empty() {
+            parent.to_owned()
+        } else {
+            format!("{parent}.{}", self.field)
+        };
+        let message = match self.message.strip_prefix(self.field.as_str()) {
+            Some(rest) if !self.field.is_empty() => format!("{field}{rest}"),
+            _ => self.message,
+        };
+        Self { field, message }
+    }
+
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
@@ -168,8 +184,10 @@ impl NewImage {
 pub fn parse_update(body: &Map<String, Value>, limits: &Limits) -> Parsed<FieldChanges> {
     const ALLOWED: [&str; 5] = ["status", "completedAt", "model", "frameSize", "style"];
     if let Some(key) = body.keys().find(|k| !ALLOWED.contains(&k.as_str())) {
+        // An empty key is named as JSON writes it, so that the refusal still names something.
+        let key = if key.is_empty() { "\"\"" } else { key.as_str() };
         return Err(InvalidInput::new(
-            key.as_str(),
+            key,
             format!(
                 "{key} cannot be changed; only status, completedAt, model, frameSize and style can"
             ),
