@@ -11,6 +11,7 @@ mod auth_fuzz;
 mod concurrency;
 mod connections;
 mod cors;
+mod disk_full;
 mod durability;
 mod etag;
 mod eviction;

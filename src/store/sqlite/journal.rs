@@ -12,7 +12,7 @@
 //! commit was never acknowledged) is ignored, with everything after it.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -92,7 +92,14 @@ impl Journal {
                 Ok(())
             }
             Err(err) => {
-                if let Err(cut) = self.file.set_len(self.len) {
+                // Cut back to the last whole line, and write from there: the file's position is
+                // wherever the failed write stopped, and writing on from it would leave a hole.
+                let len = self.len;
+                let cut = self
+                    .file
+                    .set_len(len)
+                    .and_then(|()| self.file.seek(SeekFrom::Start(len)).map(drop));
+                if let Err(cut) = cut {
                     // The segment may now end in a partial line; start another so that what
                     // follows is read back.
                     tracing::error!(error = %cut, "cannot cut the journal back after a failed append");
