@@ -815,7 +815,11 @@ export interface operations {
             query?: {
                 /** @description Page size, 1 to 100. */
                 limit?: number;
-                /** @description The `nextCursor` of the previous page, unchanged (opaque). */
+                /**
+                 * @description The `nextCursor` of the previous page, unchanged (opaque); empty means the first
+                 *     page. Any other value that this listing did not hand out, or that belongs to another
+                 *     user, is 400 with `field: cursor`.
+                 */
                 cursor?: string;
                 /** @description Only sessions with this status. */
                 status?: components["schemas"]["Status"];
