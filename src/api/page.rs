@@ -83,24 +83,15 @@ impl Page {
             .replace("/assets/app.js", &format!("/assets/{}", assets[0].name))
             .replace("/assets/app.css", &format!("/assets/{}", assets[1].name))
             .replace("<!-- settings -->", &meta);
-        let connect = match &emulator {
-            Some(emulator) => format!("'self' {emulator}"),
-            None => "'self'".to_owned(),
-        };
-        let csp = format!(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src * data: blob:; \
-             connect-src {connect}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-        );
+        // The emulator's host comes from the environment: one a header cannot carry is left
+        // out of the policy (the page then cannot reach it, and says so when signing in).
+        let csp = emulator
+            .as_deref()
+            .and_then(|emulator| HeaderValue::from_str(&policy(&format!("'self' {emulator}"))).ok())
+            .unwrap_or_else(|| HeaderValue::from_str(&policy("'self'")).expect("a static policy"));
         Self {
             index: Bytes::from(index),
-            // The emulator host comes from the environment; a value a header cannot carry falls
-            // back to the policy without it.
-            csp: HeaderValue::from_str(&csp).unwrap_or_else(|_| {
-                HeaderValue::from_static(
-                    "default-src 'none'; script-src 'self'; style-src 'self'; img-src * data: blob:; \
-                     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-                )
-            }),
+            csp,
             assets,
         }
     }
@@ -166,6 +157,14 @@ fn answer(page: &Page, content_type: &'static str, cache: &'static str, body: Bo
         body,
     )
         .into_response()
+}
+
+/// The page's Content-Security-Policy, connecting to `connect`.
+fn policy(connect: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src * data: blob:; \
+         connect-src {connect}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 }
 
 /// Escapes a value for a double-quoted HTML attribute.

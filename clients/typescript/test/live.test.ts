@@ -3,8 +3,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { LiveChatClient, type LiveSession, type Session, type SessionEvent, type StateChange, type WebSocketLike } from "../src/index.js";
-import { Server, newUser, token, until } from "./server.js";
+import { LiveChatClient, type LiveSession, type Session, type SessionEvent, type StateChange } from "../src/index.js";
+import { Server, interposed, newUser, token, until } from "./server.js";
 
 let server: Server;
 before(async () => {
@@ -163,37 +163,17 @@ describe("LiveSession", () => {
     const uid = newUser();
     // An injected fault: a connection that delivers every event twice and loses the 3rd one.
     let eventsSeen = 0;
-    class Faulty implements WebSocketLike {
-      readonly #inner: WebSocket;
-      onopen: WebSocketLike["onopen"] = null;
-      onmessage: WebSocketLike["onmessage"] = null;
-      onclose: WebSocketLike["onclose"] = null;
-      onerror: WebSocketLike["onerror"] = null;
-      constructor(url: string) {
-        this.#inner = new WebSocket(url);
-        this.#inner.onopen = (e) => this.onopen?.(e);
-        this.#inner.onclose = (e) => this.onclose?.(e);
-        this.#inner.onerror = (e) => this.onerror?.(e);
-        this.#inner.onmessage = (e) => {
-          const frame = JSON.parse(String(e.data)) as { seq?: number; type: string };
-          if (frame.type.includes(".")) {
-            eventsSeen += 1;
-            if (eventsSeen === 3) return;
-            this.onmessage?.(e);
-          }
-          this.onmessage?.(e);
-        };
-      }
-      get readyState() {
-        return this.#inner.readyState;
-      }
-      send(data: string) {
-        this.#inner.send(data);
-      }
-      close(code?: number, reason?: string) {
-        this.#inner.close(code, reason);
-      }
-    }
+    const Faulty = interposed({
+      receive: (data, deliver) => {
+        const frame = JSON.parse(data) as { type: string };
+        if (frame.type.includes(".")) {
+          eventsSeen += 1;
+          if (eventsSeen === 3) return;
+          deliver();
+        }
+        deliver();
+      },
+    });
     const rest = api(uid);
     const { sessionDocId: id } = await rest.createSession({ sessionId: "s", model: "m" });
     const watcher = watch(api(uid, { WebSocket: Faulty }).live(id, { backoffMs: 50 }));
@@ -227,30 +207,7 @@ describe("LiveSession", () => {
     // The same token every time, as a pasted token is: it cannot be refreshed.
     const only = token(uid, 3);
     const sent: string[] = [];
-    class Recording implements WebSocketLike {
-      readonly #inner: WebSocket;
-      onopen: WebSocketLike["onopen"] = null;
-      onmessage: WebSocketLike["onmessage"] = null;
-      onclose: WebSocketLike["onclose"] = null;
-      onerror: WebSocketLike["onerror"] = null;
-      constructor(url: string) {
-        this.#inner = new WebSocket(url);
-        this.#inner.onopen = (e) => this.onopen?.(e);
-        this.#inner.onclose = (e) => this.onclose?.(e);
-        this.#inner.onerror = (e) => this.onerror?.(e);
-        this.#inner.onmessage = (e) => this.onmessage?.(e);
-      }
-      get readyState() {
-        return this.#inner.readyState;
-      }
-      send(data: string) {
-        sent.push(data);
-        this.#inner.send(data);
-      }
-      close(code?: number, reason?: string) {
-        this.#inner.close(code, reason);
-      }
-    }
+    const Recording = interposed({ send: (data) => sent.push(data) });
     const rest = api(uid);
     const { sessionDocId: id } = await rest.createSession({ sessionId: "s", model: "m" });
     const watcher = watch(api(uid, { WebSocket: Recording, getToken: () => only }).live(id, { backoffMs: 50 }));

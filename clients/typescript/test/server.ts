@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { once } from "node:events";
 
+import type { WebSocketConstructor, WebSocketLike } from "../src/index.js";
+
 const ROOT = resolve(import.meta.dirname, "../../../..");
 const BIN = process.env.LIVECHAT_BIN ?? join(ROOT, "target/debug/livechat-sessions");
 const SECRET = "client-tests-secret-of-at-least-32-bytes";
@@ -83,4 +85,47 @@ let counter = 0;
 export function newUser(): string {
   counter += 1;
   return `user-${process.pid}-${counter}-${Date.now()}`;
+}
+
+/**
+ * A WebSocket class around the real one that lets a test see what is sent (`send`) and decide
+ * what is delivered (`receive` calls `deliver` as often as the frame should arrive: an injected
+ * fault).
+ */
+export function interposed(hooks: {
+  send?: (data: string) => void;
+  receive?: (data: string, deliver: () => void) => void;
+}): WebSocketConstructor {
+  return class implements WebSocketLike {
+    readonly #inner: WebSocket;
+    onopen: WebSocketLike["onopen"] = null;
+    onmessage: WebSocketLike["onmessage"] = null;
+    onclose: WebSocketLike["onclose"] = null;
+    onerror: WebSocketLike["onerror"] = null;
+
+    constructor(url: string) {
+      this.#inner = new WebSocket(url);
+      this.#inner.onopen = (e) => this.onopen?.(e);
+      this.#inner.onclose = (e) => this.onclose?.(e);
+      this.#inner.onerror = (e) => this.onerror?.(e);
+      this.#inner.onmessage = (e) => {
+        const deliver = () => this.onmessage?.(e);
+        if (hooks.receive) hooks.receive(String(e.data), deliver);
+        else deliver();
+      };
+    }
+
+    get readyState() {
+      return this.#inner.readyState;
+    }
+
+    send(data: string) {
+      hooks.send?.(data);
+      this.#inner.send(data);
+    }
+
+    close(code?: number, reason?: string) {
+      this.#inner.close(code, reason);
+    }
+  };
 }

@@ -4,22 +4,10 @@
 //! `tests/api/properties.rs`, through the server.)
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Map, Value};
 
 use super::{InvalidInput, Limits, NewMessage, NewSession, parse_completion, parse_update};
-use crate::protocol::properties::any_json;
-
-fn runner() -> TestRunner {
-    TestRunner::new_with_rng(
-        Config {
-            cases: 2_000,
-            failure_persistence: None,
-            ..Config::default()
-        },
-        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
-    )
-}
+use crate::protocol::properties::{any_json, runner};
 
 /// A body: an object with the route's fields (of any value) and others.
 fn body(fields: &'static [&'static str]) -> impl Strategy<Value = Map<String, Value>> {
@@ -53,7 +41,7 @@ fn names_its_field(
 #[test]
 fn any_new_session_body_is_parsed_or_refused_naming_its_field() {
     let fields = &["sessionId", "model", "frameSize", "style", "startedAt"];
-    runner()
+    runner(2_000)
         .run(&body(fields), |body| {
             let parsed = NewSession::parse(&body, &Limits::default()).map(drop);
             names_its_field(parsed, &body, &["sessionId", "model"])
@@ -64,7 +52,7 @@ fn any_new_session_body_is_parsed_or_refused_naming_its_field() {
 #[test]
 fn any_new_message_body_is_parsed_or_refused_naming_its_field() {
     let fields = &["prompt", "images", "timestamp", "messageId"];
-    runner()
+    runner(2_000)
         .run(&body(fields), |body| {
             let parsed = NewMessage::parse(&body, &Limits::default()).map(drop);
             names_its_field(parsed, &body, &["prompt", "images"])
@@ -82,7 +70,7 @@ fn any_update_or_completion_body_is_parsed_or_refused_naming_its_field() {
         "style",
         "uid",
     ];
-    runner()
+    runner(2_000)
         .run(&body(fields), |body| {
             names_its_field(
                 parse_update(&body, &Limits::default()).map(drop),
