@@ -1,6 +1,7 @@
 // The TypeScript client of livechat-sessions: a REST client for every route of
-// protocol/openapi.yaml and a live session over the WebSocket of protocol/README.md.
-export { LiveChatClient, type ClientOptions, type ListOptions } from "./rest.js";
+// protocol/openapi.yaml, a live session over the WebSocket of protocol/README.md, and the user's
+// live list of sessions over the user socket.
+export { LiveChatClient, type ClientOptions, type ListOptions, type SummaryListOptions } from "./rest.js";
 export {
   LiveSession,
   randomId,
@@ -11,6 +12,8 @@ export {
   type WebSocketConstructor,
   type WebSocketLike,
 } from "./live.js";
+export { LiveSessions, type LiveSessionsEvents, type LiveSessionsOptions } from "./live-list.js";
+export type { SocketOptions } from "./socket.js";
 export { ApiError, LiveError } from "./errors.js";
 export { applyEvent } from "./apply.js";
 export type * from "./types.js";

@@ -3,6 +3,7 @@
 // If-None-Match, and a 304 costs the server no body.
 import { ApiError } from "./errors.js";
 import { LiveSession, type LiveOptions, type WebSocketConstructor } from "./live.js";
+import { LiveSessions, type LiveSessionsOptions } from "./live-list.js";
 import type {
   Appended,
   Completion,
@@ -16,6 +17,8 @@ import type {
   SessionUpdate,
   SeqResult,
   Status,
+  Summary,
+  SummaryPage,
   TokenSource,
 } from "./types.js";
 
@@ -37,7 +40,12 @@ export interface ListOptions {
   /** The `nextCursor` of the previous page. */
   cursor?: string;
   status?: Status;
+  /** `full` (the default): whole sessions; `summary`: what a history list shows (see {@link Summary}). */
+  view?: "full" | "summary";
 }
+
+/** List options asking for summaries. */
+export type SummaryListOptions = ListOptions & { view: "summary" };
 
 const BASE = "/api/live-chat-sessions";
 
@@ -89,21 +97,29 @@ export class LiveChatClient {
     return this.#revalidated(`${BASE}/by-image-url?imageUrl=${encodeURIComponent(imageUrl)}`);
   }
 
-  /** `GET /`: one page of the caller's sessions, most recently updated first. */
-  listSessions(options: ListOptions = {}): Promise<SessionPage> {
+  /**
+   * `GET /`: one page of the caller's sessions, most recently updated first: whole sessions, or
+   * with `view: "summary"` their summaries (no messages, the last images only).
+   */
+  listSessions(options: SummaryListOptions): Promise<SummaryPage>;
+  listSessions(options?: ListOptions & { view?: "full" }): Promise<SessionPage>;
+  listSessions(options: ListOptions = {}): Promise<SessionPage | SummaryPage> {
     const query = new URLSearchParams();
     if (options.limit !== undefined) query.set("limit", String(options.limit));
     if (options.cursor !== undefined) query.set("cursor", options.cursor);
     if (options.status !== undefined) query.set("status", options.status);
+    if (options.view !== undefined) query.set("view", options.view);
     const search = query.size > 0 ? `?${query}` : "";
     return this.#call("GET", `${BASE}${search}`);
   }
 
   /** Every page of `listSessions`, one after another. */
-  async *allSessions(options: Omit<ListOptions, "cursor"> = {}): AsyncGenerator<Session> {
+  allSessions(options: Omit<SummaryListOptions, "cursor">): AsyncGenerator<Summary>;
+  allSessions(options?: Omit<ListOptions, "cursor"> & { view?: "full" }): AsyncGenerator<Session>;
+  async *allSessions(options: Omit<ListOptions, "cursor"> = {}): AsyncGenerator<Session | Summary> {
     let cursor: string | undefined;
     do {
-      const page = await this.listSessions({ ...options, cursor });
+      const page: SessionPage | SummaryPage = await this.listSessions({ ...options, cursor } as ListOptions & { view?: "full" });
       yield* page.sessions;
       cursor = page.nextCursor;
     } while (cursor !== undefined);
@@ -122,6 +138,29 @@ export class LiveChatClient {
   /** `DELETE /{id}`. */
   async deleteSession(id: string): Promise<void> {
     await this.#call("DELETE", `${BASE}/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * `POST /{id}/signals`: `data` (any JSON value, at most 4 KiB encoded by default) to every
+   * socket of the session, as a `signal` event with `from: "rest"`; resolves with the session's
+   * `seq` when it was sent. Nothing is stored; a socket that is not attached misses it.
+   */
+  sendSignal(id: string, data: unknown): Promise<SeqResult> {
+    return this.#call("POST", `${BASE}/${encodeURIComponent(id)}/signals`, { data });
+  }
+
+  /**
+   * The user's live list (`GET /live`): every session of the caller, as summaries, kept up to
+   * date; see {@link LiveSessions}. Its `more()` reads further pages through this client.
+   */
+  liveSessions(options: LiveSessionsOptions = {}): LiveSessions {
+    return new LiveSessions({
+      url: `${this.baseUrl.replace(/^http/, "ws")}${BASE}/live`,
+      getToken: (refresh) => this.token(refresh),
+      WebSocket: this.#WebSocket,
+      page: (cursor) => this.listSessions({ view: "summary", cursor, status: options.status, limit: options.limit }),
+      ...options,
+    });
   }
 
   /** A live socket on the session (`GET /{id}/live`); see {@link LiveSession}. */
