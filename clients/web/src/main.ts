@@ -1,19 +1,24 @@
-// The page the server serves at `/`: sign in, list my sessions, open one and watch it live,
-// restore any session by clicking one of its images, and add messages. Everything goes through
-// the TypeScript client (clients/typescript), as a web app would use it.
+// The page the server serves at `/`: sign in, my sessions (a live list: what another tab or
+// device changes shows at once), open one and watch it live with the generations in progress
+// that its signals announce, restore any session by clicking one of its images, and add
+// messages. Everything goes through the TypeScript client (clients/typescript), as a web app
+// would use it.
 import {
   ApiError,
   LiveChatClient,
   LiveError,
-  type FlatImage,
   type Image,
   type LiveSession,
+  type LiveSessions,
   type Message,
   type Session,
   type StateChange,
   type Status,
+  type Summary,
+  type SummaryImage,
 } from "@livechat-sessions/client";
 
+import { Generations } from "./generations.js";
 import { SignIn, SignInNeeded } from "./sign-in.js";
 
 const element = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -38,6 +43,7 @@ const ui = {
   status: element("status"),
   connection: element("connection"),
   presence: element("presence"),
+  generations: element<HTMLOListElement>("generations"),
   messages: element<HTMLOListElement>("messages"),
   addMessage: element<HTMLFormElement>("add-message"),
   prompt: element<HTMLInputElement>("prompt"),
@@ -48,11 +54,12 @@ const ui = {
 const signIn = new SignIn(document.querySelector<HTMLMetaElement>('meta[name="livechat-auth-emulator"]')?.content);
 const client = new LiveChatClient({ getToken: ({ forceRefresh }) => signIn.token(forceRefresh) });
 
-/** The session open on the page, with its socket. */
-let open: { id: string; live: LiveSession; highlight?: string } | undefined;
-let cursor: string | undefined;
-/** Bumped by every new listing, so that the answer of an older one (another filter) is dropped. */
-let listing = 0;
+/** The session open on the page, with its socket and its generations in progress. */
+let open: { id: string; live: LiveSession; generations: Generations; highlight?: string } | undefined;
+/** My sessions, live (one list per status filter: a new filter is a new list). */
+let list: LiveSessions | undefined;
+/** The list's items, by session id, with the `seq` each shows: an unchanged one is kept as is. */
+const items = new Map<string, { seq: number; item: HTMLLIElement }>();
 
 // ---- messages for a person
 
@@ -92,6 +99,7 @@ const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1
 
 function showSignIn(reason?: string): void {
   closeSession();
+  closeList();
   ui.signIn.hidden = false;
   ui.sessions.hidden = true;
   ui.session.hidden = true;
@@ -106,7 +114,7 @@ async function signedIn(): Promise<void> {
   ui.sessions.hidden = false;
   ui.signOut.hidden = false;
   ui.who.textContent = signIn.uid ?? "";
-  await loadSessions(true);
+  openList();
   const id = new URLSearchParams(location.search).get("session");
   if (id) await openSession(id, { push: false });
 }
@@ -144,28 +152,58 @@ ui.signOut.addEventListener("click", () => {
 
 // ---- my sessions
 
-async function loadSessions(reset: boolean): Promise<void> {
-  if (reset) cursor = undefined;
-  const mine = reset ? ++listing : listing;
-  try {
-    const status = (ui.statusFilter.value || undefined) as Status | undefined;
-    const page = await client.listSessions({ limit: 10, status, cursor });
-    if (mine !== listing) return;
-    if (reset) ui.list.replaceChildren();
-    for (const session of page.sessions) ui.list.append(sessionItem(session));
-    cursor = page.nextCursor;
-    ui.more.hidden = cursor === undefined;
-    if (reset && page.sessions.length === 0) {
-      ui.list.append(li("empty", ui.statusFilter.value ? "No sessions with this status." : "No sessions yet."));
+/** Opens the live list for the status filter chosen (closing the one open). */
+function openList(): void {
+  closeList();
+  const status = (ui.statusFilter.value || undefined) as Status | undefined;
+  const live = client.liveSessions({ limit: 10, status });
+  list = live;
+  live.on("sessions", (sessions) => {
+    if (list === live) renderList(sessions);
+  });
+  live.on("state", (change) => {
+    if (list !== live) return;
+    if (change.state === "closed" && change.code === 4001) report(new SignInNeeded());
+    else if (change.state === "closed" && change.code !== 1000) {
+      notify(`The list stopped following your sessions (${change.code}${change.reason ? `: ${change.reason}` : ""}). Reload the page to try again.`, "error");
     }
-  } catch (error) {
-    report(error);
-  }
+  });
 }
 
-function sessionItem(session: Session): HTMLLIElement {
+function closeList(): void {
+  list?.close();
+  list = undefined;
+  items.clear();
+  ui.list.replaceChildren();
+  ui.more.hidden = true;
+}
+
+/** Shows the list in its order, keeping the items of sessions that did not change. */
+function renderList(sessions: readonly Summary[]): void {
+  const shown: HTMLLIElement[] = [];
+  const ids = new Set<string>();
+  for (const session of sessions) {
+    ids.add(session.id);
+    let held = items.get(session.id);
+    if (held?.seq !== session.seq) {
+      held = { seq: session.seq, item: sessionItem(session) };
+      items.set(session.id, held);
+    }
+    shown.push(held.item);
+  }
+  for (const id of items.keys()) if (!ids.has(id)) items.delete(id);
+  if (shown.length === 0) {
+    shown.push(li("empty", ui.statusFilter.value ? "No sessions with this status." : "No sessions yet."));
+  }
+  ui.list.replaceChildren(...shown);
+  ui.more.hidden = list?.nextCursor === undefined;
+  markCurrent();
+}
+
+function sessionItem(session: Summary): HTMLLIElement {
   const item = li(open?.id === session.id ? "current" : "");
   item.dataset.sessionId = session.id;
+  item.dataset.seq = String(session.seq);
   const button = document.createElement("button");
   button.type = "button";
   button.className = "open";
@@ -177,32 +215,35 @@ function sessionItem(session: Session): HTMLLIElement {
   button.addEventListener("click", () => void openSession(session.id));
   const strip = document.createElement("div");
   strip.className = "strip";
-  for (const image of session.images.slice(-6)) strip.append(thumbnail(image));
+  for (const image of session.lastImages) strip.append(thumbnail(image));
   item.append(button, strip);
   return item;
 }
 
-function thumbnail(image: FlatImage): HTMLButtonElement {
+function thumbnail(image: SummaryImage): HTMLButtonElement {
   const button = document.createElement("button");
   button.type = "button";
   button.className = "thumb";
   button.dataset.url = image.url;
   button.title = `Restore the session of image ${image.order}`;
-  button.append(picture(image.url, `Image ${image.order}: ${image.prompt}`));
+  button.append(picture(image.url, `Image ${image.order}`));
   button.addEventListener("click", () => void restore(image.url));
   return button;
 }
 
-ui.statusFilter.addEventListener("change", () => void loadSessions(true));
-ui.more.addEventListener("click", () => void loadSessions(false));
+ui.statusFilter.addEventListener("change", () => openList());
+ui.more.addEventListener("click", () => {
+  ui.more.disabled = true;
+  list
+    ?.more()
+    .catch(report)
+    .finally(() => (ui.more.disabled = false));
+});
 ui.newSession.addEventListener("submit", (event) => {
   event.preventDefault();
   client
     .findOrCreateSession({ sessionId: `session-${Date.now()}`, model: ui.newModel.value.trim() })
-    .then(async ({ sessionDocId }) => {
-      await loadSessions(true);
-      await openSession(sessionDocId);
-    })
+    .then(({ sessionDocId }) => openSession(sessionDocId))
     .catch(report);
 });
 
@@ -235,9 +276,14 @@ async function openSession(id: string, options: { push?: boolean; highlight?: st
   // A copy this tab held before a reload resumes from its seq: only what it missed is sent.
   const held = stored(id);
   const live = client.live(id, held ? { session: held } : {});
-  open = { id, live, highlight: options.highlight };
+  const generations = new Generations(ui.generations);
+  open = { id, live, generations, highlight: options.highlight };
   if (held) render(held);
-  live.on("snapshot", ({ session }) => render(session));
+  live.on("snapshot", ({ session }) => {
+    render(session);
+    generations.snapshot(session.messages.map((message) => message.id));
+  });
+  live.on("signal", ({ data }) => generations.signal(data));
   live.on("event", (event) => {
     if (event.type === "session.deleted") {
       forgetCopy(id);
@@ -247,18 +293,20 @@ async function openSession(id: string, options: { push?: boolean; highlight?: st
     }
     const session = live.session;
     if (session === undefined) return;
-    if (event.type === "message.added") ui.messages.append(messageItem(event.message as Message));
-    else if (event.type === "image.added") {
+    if (event.type === "message.added") {
+      const message = event.message as Message;
+      ui.messages.append(messageItem(message));
+      if (message.images.length > 0) generations.committed(message.id);
+    } else if (event.type === "image.added") {
       const message = session.messages.find((m) => m.id === event.messageId);
       const images = ui.messages.querySelector(`[data-message-id="${CSS.escape(event.messageId)}"] .images`);
       if (message && images) images.append(imageButton(event.image as Image, message));
+      generations.committed(event.messageId);
     }
     header(session);
   });
-  live.on("session", (session) => {
-    keep(session);
-    refreshItem(session);
-  });
+  // The list follows the session by itself (its own socket).
+  live.on("session", (session) => keep(session));
   live.on("presence", ({ connections }) => {
     ui.presence.textContent = connections === 1 ? "only this tab" : `${connections} tabs open`;
   });
@@ -269,6 +317,7 @@ async function openSession(id: string, options: { push?: boolean; highlight?: st
 
 function closeSession(): void {
   open?.live.close();
+  open?.generations.clear();
   open = undefined;
   ui.session.hidden = true;
   markCurrent();
@@ -380,12 +429,7 @@ ui.complete.addEventListener("click", () => {
   open?.live.complete().catch(report);
 });
 
-// ---- the list entry of the open session follows it
-
-function refreshItem(session: Session): void {
-  const item = ui.list.querySelector<HTMLLIElement>(`li[data-session-id="${CSS.escape(session.id)}"]`);
-  item?.replaceWith(sessionItem(session));
-}
+// ---- the list entry of the open session
 
 function markCurrent(): void {
   for (const item of ui.list.querySelectorAll<HTMLLIElement>("li[data-session-id]")) {
