@@ -16,6 +16,7 @@ import type {
   SessionPage,
   SessionUpdate,
   SeqResult,
+  SignalSent,
   Status,
   Summary,
   SummaryPage,
@@ -145,7 +146,7 @@ export class LiveChatClient {
    * socket of the session, as a `signal` event with `from: "rest"`; resolves with the session's
    * `seq` when it was sent. Nothing is stored; a socket that is not attached misses it.
    */
-  sendSignal(id: string, data: unknown): Promise<SeqResult> {
+  sendSignal(id: string, data: unknown): Promise<SignalSent> {
     return this.#call("POST", `${BASE}/${encodeURIComponent(id)}/signals`, { data });
   }
 

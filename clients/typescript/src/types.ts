@@ -25,7 +25,7 @@ export type SessionPage = Schemas["SessionListEnvelope"]["data"];
 export type SeqResult = Schemas["SeqEnvelope"]["data"];
 
 /** Any frame the server sends on a socket. */
-export type ServerFrame = Live.ServerFrame | SignalPush;
+export type ServerFrame = Live.ServerFrame;
 /** Any command a client sends on a socket. */
 export type ClientFrame = Live.ClientFrame;
 export type ReplyError = Live.ReplyError;
@@ -44,46 +44,18 @@ export type LiveSeqResult = Live.SeqResult;
 export type LiveSessionUpdate = Live.SessionUpdate;
 export type LiveNewImage = Live.NewImage;
 
-// PROVISIONAL (issue 20): written from the design note until protocol/ describes them; to be
-// replaced by the generated types.
-/** What a history list shows of a session: the session without its messages and image lists. */
-export type Summary = Omit<Session, "messages" | "images" | "imageUrls" | "imageOrderMap"> & {
-  /** The last images (up to 6), ascending by order. */
-  lastImages: SummaryImage[];
-};
-export interface SummaryImage {
-  url: string;
-  order: number;
-  messageId: string;
-}
-export interface SummaryPage {
-  sessions: Summary[];
-  nextCursor?: string;
-}
-export interface SignalPush {
-  type: "signal";
-  from: string;
-  seq: number;
-  data: unknown;
-}
-export interface SessionsPush {
-  type: "sessions";
-  sessions: Summary[];
-  nextCursor?: string;
-}
-export interface SessionChanged {
-  type: "session.changed";
-  id: string;
-  seq: number;
-  session: Summary;
-}
-export interface SessionRemoved {
-  type: "session.removed";
-  id: string;
-  seq: number;
-}
+/** What a history list shows of a session: the session without its messages and image lists, plus its last images. */
+export type Summary = Schemas["SessionSummary"];
+export type SummaryImage = Schemas["SummaryImage"];
+export type SummaryPage = Schemas["SessionSummaryListEnvelope"]["data"];
+export type SignalSent = Schemas["SignalEnvelope"]["data"];
+export type Signal = Live.Signal;
+/** The user socket's first push on every attach: the first page of the list. */
+export type SessionsFrame = Live.Sessions;
+export type SessionChanged = Live.SessionChanged;
+export type SessionRemoved = Live.SessionRemoved;
 /** Any frame the server sends on the user's socket (`GET /live`). */
-export type UserServerFrame = Live.ReplyOk | Live.ReplyError | SessionsPush | SessionChanged | SessionRemoved;
+export type UserServerFrame = Extract<ServerFrame, { type: "reply" | "sessions" | "session.changed" | "session.removed" }>;
 
 /** A pushed change to the session: each carries the `seq` it gave the session. */
 export type SessionEvent = MessageAdded | ImageAdded | SessionUpdated | SessionDeleted;

@@ -7,7 +7,19 @@
  * via the `definition` "ServerFrame".
  */
 export type ServerFrame =
-  ReplyOk | ReplyError | Snapshot | MessageAdded | ImageAdded | SessionUpdated | SessionDeleted | Resumed | Presence;
+  | ReplyOk
+  | ReplyError
+  | Snapshot
+  | MessageAdded
+  | ImageAdded
+  | SessionUpdated
+  | SessionDeleted
+  | Resumed
+  | Presence
+  | Signal
+  | Sessions
+  | SessionChanged
+  | SessionRemoved;
 /**
  * Chosen by the client (a counter is simplest); the reply carries it back unchanged.
  *
@@ -77,7 +89,13 @@ export type Status = "active" | "completed" | "failed";
  * via the `definition` "ClientFrame".
  */
 export type ClientFrame =
-  AuthCommand | MessageAddCommand | ImageAddCommand | SessionCompleteCommand | SessionUpdateCommand | PingCommand;
+  | AuthCommand
+  | MessageAddCommand
+  | ImageAddCommand
+  | SessionCompleteCommand
+  | SessionUpdateCommand
+  | SignalCommand
+  | PingCommand;
 /**
  * A timestamp sent by a client: any RFC 3339 timestamp (null or absent: the server's choice, usually now).
  *
@@ -87,7 +105,7 @@ export type ClientFrame =
 export type InputTimestamp = string | null;
 
 /**
- * Every JSON text frame of the WebSocket at GET /api/live-chat-sessions/{sessionDocId}/live. Validate a frame the server sends against #/$defs/ServerFrame and a frame a client sends against #/$defs/ClientFrame. README.md beside this file describes the protocol in prose.
+ * Every JSON text frame of the WebSockets at GET /api/live-chat-sessions/{sessionDocId}/live (a session socket) and GET /api/live-chat-sessions/live (a user socket: the user's list). Validate a frame the server sends against #/$defs/ServerFrame and a frame a client sends against #/$defs/ClientFrame. README.md beside this file describes the protocol in prose, including which frames each kind of socket carries.
  */
 export interface LivechatSessionsLiveProtocol {
   [k: string]: unknown;
@@ -136,7 +154,7 @@ export interface ImageAddResult {
   seq: Seq;
 }
 /**
- * Result of session.complete and session.update: the session's seq (unchanged when the command changed nothing).
+ * Result of session.complete and session.update: the session's seq (unchanged when the command changed nothing). Result of signal: the session's seq when the signal was sent (a signal never changes it).
  *
  * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
  * via the `definition` "SeqResult".
@@ -355,6 +373,118 @@ export interface Presence {
   connections: number;
 }
 /**
+ * An ephemeral message sent to the session by another socket (signal command) or over REST (POST /{id}/signals); data is the sender's, unchanged (any JSON value). Session sockets only. Not an event: not stored, not replayed on resume, outside the seq order, delivered at most once, never echoed to its sender.
+ *
+ * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
+ * via the `definition` "Signal".
+ */
+export interface Signal {
+  type: "signal";
+  /**
+   * Who sent it: the sending socket's connection id (an opaque string), or "rest" for POST /{id}/signals.
+   */
+  from: string;
+  /**
+   * The session's change counter: 0 for a new session, plus exactly one per change.
+   */
+  seq: number;
+  data: unknown;
+}
+/**
+ * User socket only: its first push on every attach (reconnects included). The first page of the user's list as summaries, updatedAt descending (ties broken by id), the page GET /api/live-chat-sessions?view=summary answers with the socket's status and limit. Replaces whatever list the client held. nextCursor is present only when more sessions remain.
+ *
+ * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
+ * via the `definition` "Sessions".
+ */
+export interface Sessions {
+  type: "sessions";
+  /**
+   * @maxItems 100
+   */
+  sessions: Summary[];
+  /**
+   * Opaque; pass it as cursor to GET /api/live-chat-sessions?view=summary for the next page.
+   */
+  nextCursor?: string;
+}
+/**
+ * What a list shows of a session: the Session without messages, images, imageUrls and imageOrderMap, plus lastImages. The user socket pushes summaries; GET /api/live-chat-sessions?view=summary lists them. `completedAt` is present only when set (never null).
+ *
+ * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
+ * via the `definition` "Summary".
+ */
+export interface Summary {
+  /**
+   * The server-generated document id (sessionDocId).
+   */
+  id: string;
+  /**
+   * The client-chosen id, unique per user.
+   */
+  sessionId: string;
+  /**
+   * The owner's uid.
+   */
+  uid: string;
+  model: string;
+  frameSize: string | null;
+  style: string | null;
+  status: Status;
+  startedAt: Timestamp;
+  completedAt?: Timestamp;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+  totalImages: number;
+  seq: Seq;
+  /**
+   * The session's last images, at most 6 (all of them when it has fewer), sorted by order: the newest is last.
+   */
+  lastImages: SummaryImage[];
+}
+/**
+ * An item of Summary.lastImages: an image's url and order, and the id of its message.
+ *
+ * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
+ * via the `definition` "SummaryImage".
+ */
+export interface SummaryImage {
+  url: string;
+  order: Order;
+  /**
+   * The id of the image's message.
+   */
+  messageId: string;
+}
+/**
+ * User socket only: one of the user's sessions was created or changed; session is its summary as of seq (seq 0: just created). Per session, seq only grows on a socket; summaries in between may be skipped.
+ *
+ * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
+ * via the `definition` "SessionChanged".
+ */
+export interface SessionChanged {
+  type: "session.changed";
+  /**
+   * The session's document id (sessionDocId), as in session.id.
+   */
+  id: string;
+  seq: Seq;
+  session: Summary;
+}
+/**
+ * User socket only: the session left the list, because it was deleted (seq: one past its last event) or, on a socket with a status filter, because it no longer has that status (seq: the change that made it leave).
+ *
+ * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
+ * via the `definition` "SessionRemoved".
+ */
+export interface SessionRemoved {
+  type: "session.removed";
+  /**
+   * The session's document id (sessionDocId).
+   */
+  id: string;
+  seq: Seq;
+}
+/**
  * Authenticates the socket (as its first frame, when the upgrade request had no Authorization header) or replaces its token with a fresh one for the same user. Result: AuthResult.
  *
  * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
@@ -464,6 +594,17 @@ export interface SessionUpdate {
   model?: string;
   frameSize?: string | null;
   style?: string | null;
+}
+/**
+ * Session sockets only: sends data (any JSON value, at most 4,096 bytes in its compact JSON encoding by default, --max-signal-bytes; larger is invalid_argument with field data) to every other socket of the session, as a signal push. Nothing is stored and the session's seq does not change. Result: SeqResult (the session's seq when sent).
+ *
+ * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
+ * via the `definition` "SignalCommand".
+ */
+export interface SignalCommand {
+  id: CommandId;
+  type: "signal";
+  data: unknown;
 }
 /**
  * An application-level ping (for clients that cannot see WebSocket pings). Result: PingResult.

@@ -30,11 +30,13 @@ export interface paths {
         };
         /**
          * List the caller's sessions
-         * @description The caller's sessions, full session objects, `updatedAt` descending (ties broken by
-         *     `id`, descending). `nextCursor` is present only when more sessions remain; pass it back
-         *     as `cursor` for the next page. The cursor is opaque and bound to the user it was issued
-         *     to: a malformed cursor, or another user's, is 400 with `field: cursor`. An invalid
-         *     `limit` or `status` is 400 naming that parameter. Unknown parameters are ignored.
+         * @description The caller's sessions, `updatedAt` descending (ties broken by `id`, descending): full
+         *     session objects (`Session`), or with `view=summary` summaries (`SessionSummary`), which
+         *     is what a history list needs and much smaller. `nextCursor` is present only when more
+         *     sessions remain; pass it back as `cursor` for the next page, with the same `status` and
+         *     `view`. The cursor is opaque and bound to the user it was issued to: a malformed cursor,
+         *     or another user's, is 400 with `field: cursor`. An invalid `limit`, `status` or `view`
+         *     is 400 naming that parameter. Unknown parameters are ignored.
          *     Also served at `/api/live-chat-sessions/` (trailing slash).
          */
         get: operations["listSessions"];
@@ -105,6 +107,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/live-chat-sessions/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Open the user's list socket
+         * @description Upgrades to a user socket (`protocol/README.md`, "The user's list"): it pushes the first
+         *     page of the caller's list as summaries (`sessions`), then every change of any of the
+         *     caller's sessions (`session.changed`, `session.removed`). This literal path is not a
+         *     session id. The token comes in the `Authorization` header, the session cookie, or
+         *     (browsers) a first `auth` frame; refusals after the upgrade are close codes (4001, …).
+         *     A request that is not a WebSocket upgrade is 400 (`field: Upgrade`); a `status` or
+         *     `limit` that the list route would refuse is 400 naming it. Refused before the upgrade
+         *     with 403 `forbidden`: an `Origin` not in `--cors-origins` (when set) and not the
+         *     server's own, and a cookie-authenticated upgrade from any origin but a listed one or the
+         *     server's own.
+         */
+        get: operations["liveSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/live-chat-sessions/{id}": {
         parameters: {
             query?: never;
@@ -112,7 +143,8 @@ export interface paths {
             path: {
                 /**
                  * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
-                 *     cannot name a session and is 404.
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
                  */
                 id: components["parameters"]["SessionDocId"];
             };
@@ -166,7 +198,8 @@ export interface paths {
             path: {
                 /**
                  * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
-                 *     cannot name a session and is 404.
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
                  */
                 id: components["parameters"]["SessionDocId"];
             };
@@ -208,7 +241,8 @@ export interface paths {
             path: {
                 /**
                  * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
-                 *     cannot name a session and is 404.
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
                  */
                 id: components["parameters"]["SessionDocId"];
             };
@@ -231,6 +265,42 @@ export interface paths {
         patch: operations["completeSession"];
         trace?: never;
     };
+    "/api/live-chat-sessions/{id}/signals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
+                 */
+                id: components["parameters"]["SessionDocId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a signal to the session's sockets
+         * @description Sends `data` to every socket of the session, on every instance, as a `signal` push with
+         *     `from: "rest"` (`protocol/README.md`, "Signals"): for a backend that holds the user's
+         *     token, such as a generation worker reporting progress. Nothing is stored, the session
+         *     does not change (`seq` and `updatedAt` stay as they are), and a socket that is not
+         *     attached at that moment never receives it (at most once). Answered with the session's
+         *     `seq` when the signal was sent. `data` is required and may be any JSON value, at most
+         *     4,096 bytes in its compact JSON encoding by default (`--max-signal-bytes`); larger is
+         *     413 `payload_too_large`. Other users' sessions are 404. Counts against the per-user
+         *     request rate like every request. The body is read as JSON whatever its `Content-Type`;
+         *     unknown fields are ignored.
+         */
+        post: operations["sendSignal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/live-chat-sessions/{id}/live": {
         parameters: {
             query?: never;
@@ -238,7 +308,8 @@ export interface paths {
             path: {
                 /**
                  * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
-                 *     cannot name a session and is 404.
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
                  */
                 id: components["parameters"]["SessionDocId"];
             };
@@ -363,6 +434,64 @@ export interface components {
             /** @description Number of committed changes; 0 for a new session. */
             seq: number;
         };
+        /**
+         * @description What a list shows of a session: the `Session` without `messages`, `images`, `imageUrls`
+         *     and `imageOrderMap`, plus `lastImages`. `GET /?view=summary` lists these; the user's
+         *     list socket pushes them (`protocol/live.schema.json`, `Summary`). `completedAt` is
+         *     present only when set.
+         * @example {
+         *       "id": "Xk2p9QvR7sT1uW3yZ5aB",
+         *       "sessionId": "session-1736935200000",
+         *       "uid": "user-123",
+         *       "model": "flux-kontext-pro",
+         *       "frameSize": "1024x1024",
+         *       "style": null,
+         *       "status": "active",
+         *       "startedAt": "2025-01-15T10:00:00.000Z",
+         *       "createdAt": "2025-01-15T10:00:00.012Z",
+         *       "updatedAt": "2025-01-15T10:05:00.040Z",
+         *       "totalImages": 1,
+         *       "seq": 1,
+         *       "lastImages": [
+         *         {
+         *           "url": "https://zata.ai/storage/image1.png",
+         *           "order": 1,
+         *           "messageId": "msg-1"
+         *         }
+         *       ]
+         *     }
+         */
+        SessionSummary: {
+            /** @description The server-generated document id (`sessionDocId`), unique across users. */
+            id: string;
+            /** @description The client-chosen id, unique per user. */
+            sessionId: string;
+            /** @description The owner's uid. */
+            uid: string;
+            model: string;
+            frameSize: string | null;
+            style: string | null;
+            status: components["schemas"]["Status"];
+            startedAt: components["schemas"]["Timestamp"];
+            completedAt?: components["schemas"]["Timestamp"];
+            createdAt: components["schemas"]["Timestamp"];
+            updatedAt: components["schemas"]["Timestamp"];
+            totalImages: number;
+            /** @description Number of committed changes; 0 for a new session. */
+            seq: number;
+            /**
+             * @description The session's last images, at most 6 (all of them when it has fewer), sorted by
+             *     `order`: the newest is last.
+             */
+            lastImages: components["schemas"]["SummaryImage"][];
+        };
+        /** @description An item of `SessionSummary.lastImages`; an image's `url` and `order`, and its message's id. */
+        SummaryImage: {
+            url: string;
+            order: number;
+            /** @description The id of the image's message. */
+            messageId: string;
+        };
         /** @description A prompt and the images generated for it, sorted by `order`. */
         Message: {
             /** @description The message's id (the client's `messageId`, or generated). */
@@ -472,6 +601,14 @@ export interface components {
              */
             completedAt?: string | null;
         };
+        /** @description Body of `POST /{id}/signals`. Unknown fields are ignored. */
+        NewSignal: {
+            /**
+             * @description Any JSON value (`null` included), delivered unchanged. At most 4,096 bytes in its
+             *     compact JSON encoding by default (`--max-signal-bytes`); larger is 413.
+             */
+            data: unknown;
+        };
         /**
          * @description The error envelope. `data.code` is the machine-readable cause; the details present
          *     depend on it: `field` with `invalid_argument`, `sessionDocId` with `conflict`,
@@ -529,7 +666,7 @@ export interface components {
                 session: components["schemas"]["Session"];
             };
         };
-        /** @description Answer of `GET /`; `nextCursor` is present only when more sessions remain. */
+        /** @description Answer of `GET /` (with `view=full`, the default); `nextCursor` is present only when more sessions remain. */
         SessionListEnvelope: {
             /** @constant */
             status: "success";
@@ -538,6 +675,18 @@ export interface components {
             data: {
                 sessions: components["schemas"]["Session"][];
                 /** @description Opaque; pass it as `cursor` to get the next page. */
+                nextCursor?: string;
+            };
+        };
+        /** @description Answer of `GET /?view=summary`; `nextCursor` is present only when more sessions remain. */
+        SessionSummaryListEnvelope: {
+            /** @constant */
+            status: "success";
+            /** @constant */
+            message: "OK";
+            data: {
+                sessions: components["schemas"]["SessionSummary"][];
+                /** @description Opaque; pass it as `cursor` (with `view=summary`) to get the next page. */
                 nextCursor?: string;
             };
         };
@@ -560,6 +709,16 @@ export interface components {
             status: "success";
             /** @enum {string} */
             message: "Session updated" | "Session completed";
+            data: {
+                seq: number;
+            };
+        };
+        /** @description Answer of `POST /{id}/signals`; `seq` is the session's when the signal was sent (a signal never changes it). */
+        SignalEnvelope: {
+            /** @constant */
+            status: "success";
+            /** @constant */
+            message: "Signal sent";
             data: {
                 seq: number;
             };
@@ -718,6 +877,24 @@ export interface components {
             };
         };
         /**
+         * @description The request body exceeds the body limit, or the signal's `data` exceeds the signal limit
+         *     (4,096 bytes of compact JSON by default, `--max-signal-bytes`) (`payload_too_large`).
+         *     Nothing was sent.
+         */
+        SignalTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    data?: {
+                        /** @constant */
+                        code?: "payload_too_large";
+                    };
+                };
+            };
+        };
+        /**
          * @description The caller's user has made more requests than the per-user rate allows (a token bucket
          *     per user and instance: `--rest-rate` per second with bursts of `--rest-burst`, by default
          *     50 and 100). Nothing was done; retry after `Retry-After` seconds. Other users are not
@@ -775,7 +952,8 @@ export interface components {
     parameters: {
         /**
          * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
-         *     cannot name a session and is 404.
+         *     cannot name a session and is 404. `live` is never an id:
+         *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
          */
         SessionDocId: string;
         /**
@@ -823,6 +1001,11 @@ export interface operations {
                 cursor?: string;
                 /** @description Only sessions with this status. */
                 status?: components["schemas"]["Status"];
+                /**
+                 * @description `full`: each session whole (`Session`). `summary`: each session as a
+                 *     `SessionSummary` (no messages, no image lists; its last images only).
+                 */
+                view?: "full" | "summary";
             };
             header?: never;
             path?: never;
@@ -830,13 +1013,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of sessions. */
+            /**
+             * @description One page of sessions: a `SessionListEnvelope` with `view=full` (the default), a
+             *     `SessionSummaryListEnvelope` with `view=summary`.
+             */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionListEnvelope"];
+                    "application/json": components["schemas"]["SessionListEnvelope"] | components["schemas"]["SessionSummaryListEnvelope"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -953,6 +1139,35 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    liveSessions: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only sessions with this status: in the `sessions` page, and as `session.changed`; a
+                 *     session that stops having it is pushed as `session.removed`.
+                 */
+                status?: components["schemas"]["Status"];
+                /** @description Size of the `sessions` page pushed on every attach, 1 to 100. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching to the WebSocket protocol. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManySockets"];
+        };
+    };
     getSession: {
         parameters: {
             query?: never;
@@ -966,7 +1181,8 @@ export interface operations {
             path: {
                 /**
                  * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
-                 *     cannot name a session and is 404.
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
                  */
                 id: components["parameters"]["SessionDocId"];
             };
@@ -990,7 +1206,8 @@ export interface operations {
             path: {
                 /**
                  * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
-                 *     cannot name a session and is 404.
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
                  */
                 id: components["parameters"]["SessionDocId"];
             };
@@ -1021,7 +1238,8 @@ export interface operations {
             path: {
                 /**
                  * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
-                 *     cannot name a session and is 404.
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
                  */
                 id: components["parameters"]["SessionDocId"];
             };
@@ -1069,7 +1287,8 @@ export interface operations {
             path: {
                 /**
                  * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
-                 *     cannot name a session and is 404.
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
                  */
                 id: components["parameters"]["SessionDocId"];
             };
@@ -1124,7 +1343,8 @@ export interface operations {
             path: {
                 /**
                  * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
-                 *     cannot name a session and is 404.
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
                  */
                 id: components["parameters"]["SessionDocId"];
             };
@@ -1163,6 +1383,55 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    sendSignal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
+                 */
+                id: components["parameters"]["SessionDocId"];
+            };
+            cookie?: never;
+        };
+        /** @description The signal. Accepted with any `Content-Type`; parsed as JSON. */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "data": {
+                 *         "kind": "generation",
+                 *         "generation": "gen-7f3k",
+                 *         "state": "progress",
+                 *         "progress": 0.5
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewSignal"];
+            };
+        };
+        responses: {
+            /** @description Signal sent; `seq` is the session's, unchanged. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignalEnvelope"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["SignalTooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     liveSession: {
         parameters: {
             query?: {
@@ -1173,7 +1442,8 @@ export interface operations {
             path: {
                 /**
                  * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
-                 *     cannot name a session and is 404.
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
                  */
                 id: components["parameters"]["SessionDocId"];
             };
