@@ -2,10 +2,11 @@
 // convention, not a rule the server enforces) is a signal `data` of
 //   {kind: "generation", generation, state: started|progress|preview|failed|done,
 //    prompt?, progress? (0..1), previewUrl?, messageId?, error?}.
-// A generation shows from its first signal until it fails, or until the image of its `messageId`
-// commits (an `image.added` or `message.added` of that message, seen by this tab). A `done` whose
-// commit this tab has not seen (it may have come before the tab attached) ends it after a short
-// wait. One without news for two minutes is dropped: its sender may have died.
+// A generation shows from its first signal until it fails, or until it is `done` and the session
+// holds an image of the message `done` names, whichever of the two comes last (the image's
+// `message.added` or `image.added` and the `done` may arrive in either order); one without news
+// for about two minutes is dropped: its sender may have died (protocol/README.md, "Generations
+// in progress").
 //
 // Signals come from other sockets of the user's own session, but they are still read as any
 // input is: the shape is checked, text is shown as text, a preview must be an http(s) URL.
@@ -25,8 +26,7 @@ interface Generation {
 interface Shown {
   generation: Generation;
   item: HTMLLIElement;
-  /** When this tab first heard of it, and last. */
-  since: number;
+  /** When this tab last heard of it. */
   lastNews: number;
   /** Set once it has ended: the time its item leaves. */
   ending?: ReturnType<typeof setTimeout>;
@@ -35,8 +35,6 @@ interface Shown {
 const STATES = new Set<State>(["started", "progress", "preview", "failed", "done"]);
 /** A generation without news for this long is dropped. */
 const STALE_MS = 120_000;
-/** How long `done` waits for the commit of its message, when this tab has not seen it. */
-const DONE_GRACE_MS = 10_000;
 /** How long a failure stays on screen. */
 const FAILED_SHOWN_MS = 8_000;
 
@@ -65,12 +63,13 @@ export class Generations {
   readonly #shown = new Map<string, Shown>();
   /** Generations that ended: a late signal of one does not bring it back. */
   readonly #ended = new Set<string>();
-  /** messageId → when this tab saw an image of it commit. */
-  readonly #commits = new Map<string, number>();
+  /** Whether the session, as this tab holds it, has an image of this message. */
+  readonly #hasImage: (messageId: string) => boolean;
   readonly #sweep: ReturnType<typeof setInterval>;
 
-  constructor(list: HTMLOListElement) {
+  constructor(list: HTMLOListElement, hasImage: (messageId: string) => boolean) {
     this.#list = list;
+    this.#hasImage = hasImage;
     this.#list.replaceChildren();
     this.#list.hidden = true;
     this.#sweep = setInterval(() => this.#dropStale(), 5_000);
@@ -86,7 +85,7 @@ export class Generations {
       const item = document.createElement("li");
       item.className = "generation";
       item.dataset.generation = next.id;
-      shown = { generation: next, item, since: now, lastNews: now };
+      shown = { generation: next, item, lastNews: now };
       this.#shown.set(next.id, shown);
       this.#list.append(item);
       this.#list.hidden = false;
@@ -95,7 +94,8 @@ export class Generations {
       const held = shown.generation;
       shown.generation = {
         id: next.id,
-        state: next.state,
+        // Once done, it stays done (a straggling `progress` does not make it wait for a `done` again).
+        state: held.state === "done" && next.state !== "failed" ? "done" : next.state,
         prompt: next.prompt ?? held.prompt,
         progress: next.progress ?? held.progress,
         previewUrl: next.previewUrl ?? held.previewUrl,
@@ -105,30 +105,16 @@ export class Generations {
       shown.lastNews = now;
     }
     this.#render(shown);
-    const { state, messageId } = shown.generation;
-    if (state === "failed") {
-      this.#end(shown, FAILED_SHOWN_MS);
-    } else if (state === "done") {
-      const committed = messageId !== undefined && (this.#commits.get(messageId) ?? -1) >= shown.since;
-      this.#end(shown, messageId === undefined || committed ? 0 : DONE_GRACE_MS);
-    }
+    if (shown.generation.state === "failed") this.#end(shown, FAILED_SHOWN_MS);
+    else this.#endIfCommitted(shown);
   }
 
-  /** An image of `messageId` committed: the generation that was making it is over. */
-  committed(messageId: string): void {
-    this.#commits.set(messageId, Date.now());
-    for (const shown of this.#shown.values()) {
-      if (shown.generation.messageId === messageId) this.#end(shown, 0);
-    }
-  }
-
-  /** The session's messages after a snapshot: a generation done and committed meanwhile ends. */
-  snapshot(messageIds: Iterable<string>): void {
-    const ids = new Set(messageIds);
-    for (const shown of this.#shown.values()) {
-      const { state, messageId } = shown.generation;
-      if (state === "done" && messageId !== undefined && ids.has(messageId)) this.#end(shown, 0);
-    }
+  /**
+   * The session changed (an image committed, a snapshot replaced it): the generations that are
+   * done and whose message now has an image are over.
+   */
+  changed(): void {
+    for (const shown of this.#shown.values()) this.#endIfCommitted(shown);
   }
 
   /** Stops: the session was closed. */
@@ -171,6 +157,13 @@ export class Generations {
     item.replaceChildren(...parts);
   }
 
+  #endIfCommitted(shown: Shown): void {
+    const { state, messageId } = shown.generation;
+    if (state !== "done" || shown.ending !== undefined) return;
+    // A `done` without a message has no image to wait for.
+    if (messageId === undefined || this.#hasImage(messageId)) this.#end(shown, 0);
+  }
+
   /** Ends a generation: no later signal of it is shown; its item leaves after `delayMs`. */
   #end(shown: Shown, delayMs: number): void {
     const id = shown.generation.id;
@@ -191,9 +184,6 @@ export class Generations {
     const now = Date.now();
     for (const shown of this.#shown.values()) {
       if (now - shown.lastNews > STALE_MS) this.#end(shown, 0);
-    }
-    for (const [messageId, at] of this.#commits) {
-      if (now - at > STALE_MS) this.#commits.delete(messageId);
     }
   }
 }

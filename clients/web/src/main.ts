@@ -276,12 +276,14 @@ async function openSession(id: string, options: { push?: boolean; highlight?: st
   // A copy this tab held before a reload resumes from its seq: only what it missed is sent.
   const held = stored(id);
   const live = client.live(id, held ? { session: held } : {});
-  const generations = new Generations(ui.generations);
+  const generations = new Generations(ui.generations, (messageId) =>
+    Boolean(live.session?.messages.some((message) => message.id === messageId && message.images.length > 0)),
+  );
   open = { id, live, generations, highlight: options.highlight };
   if (held) render(held);
   live.on("snapshot", ({ session }) => {
     render(session);
-    generations.snapshot(session.messages.map((message) => message.id));
+    generations.changed();
   });
   live.on("signal", ({ data }) => generations.signal(data));
   live.on("event", (event) => {
@@ -293,16 +295,13 @@ async function openSession(id: string, options: { push?: boolean; highlight?: st
     }
     const session = live.session;
     if (session === undefined) return;
-    if (event.type === "message.added") {
-      const message = event.message as Message;
-      ui.messages.append(messageItem(message));
-      if (message.images.length > 0) generations.committed(message.id);
-    } else if (event.type === "image.added") {
+    if (event.type === "message.added") ui.messages.append(messageItem(event.message as Message));
+    else if (event.type === "image.added") {
       const message = session.messages.find((m) => m.id === event.messageId);
       const images = ui.messages.querySelector(`[data-message-id="${CSS.escape(event.messageId)}"] .images`);
       if (message && images) images.append(imageButton(event.image as Image, message));
-      generations.committed(event.messageId);
     }
+    generations.changed();
     header(session);
   });
   // The list follows the session by itself (its own socket).

@@ -124,14 +124,14 @@ describe("the live page", () => {
     await new Promise((done) => setTimeout(done, 300));
     for (const tab of tabs) assert.equal(await generation(tab, "g-1").count(), 0);
 
-    // One that names its messageId from the start ends at that message's commit, without `done`.
-    await signal({ kind: "generation", generation: "g-2", state: "started", prompt: "An egret", messageId: "m-egret" });
+    // The other order: the image commits first, then `done` names its message and ends it.
+    await signal({ kind: "generation", generation: "g-2", state: "started", prompt: "An egret" });
     for (const tab of tabs) await generation(tab, "g-2").filter({ hasText: "An egret" }).waitFor({ timeout: 1_000 });
     await h.api(uid, "POST", `/${id}/messages`, { prompt: "An egret", images: [{ url: `${h.imageBase}/img/3.png` }], messageId: "m-egret" });
-    for (const tab of tabs) {
-      await tab.locator('#messages .image[data-order="3"]').waitFor({ timeout: 1_000 });
-      await generation(tab, "g-2").waitFor({ state: "detached", timeout: 1_000 });
-    }
+    for (const tab of tabs) await tab.locator('#messages .image[data-order="3"]').waitFor({ timeout: 1_000 });
+    for (const tab of tabs) assert.equal(await generation(tab, "g-2").count(), 1, "shown until its done");
+    await signal({ kind: "generation", generation: "g-2", state: "done", messageId: "m-egret" });
+    for (const tab of tabs) await generation(tab, "g-2").waitFor({ state: "detached", timeout: 1_000 });
 
     // A failure shows in both tabs, with its reason.
     await signal({ kind: "generation", generation: "g-3", state: "started", prompt: "A storm" });
