@@ -222,6 +222,11 @@ pub struct LiveArgs {
     #[arg(long, env = "LIVECHAT_WS_PRESENCE_MS", default_value_t = 500)]
     pub ws_presence_ms: u64,
 
+    /// The shortest time between two pushes of a user's list: the changes made meanwhile go
+    /// out together at its end, the latest of each session (0: every change at once).
+    #[arg(long, env = "LIVECHAT_WS_LIST_MS", default_value_t = 100)]
+    pub ws_list_ms: u64,
+
     /// REST requests per second one user may make (0: no limit); beyond it, 429 `rate_limited`
     /// with `Retry-After`.
     #[arg(long, env = "LIVECHAT_REST_RATE", default_value_t = 50)]
@@ -413,6 +418,10 @@ pub struct LimitArgs {
         default_value_t = Limits::default().max_images_per_session
     )]
     pub max_images_per_session: u32,
+
+    /// A signal's `data`, in bytes of JSON (larger: 413, or `invalid_argument` on a socket).
+    #[arg(long, env = "LIVECHAT_MAX_SIGNAL_BYTES", default_value_t = Limits::default().max_signal_bytes)]
+    pub max_signal_bytes: usize,
 }
 
 impl From<&LimitArgs> for Limits {
@@ -424,6 +433,7 @@ impl From<&LimitArgs> for Limits {
             max_url_chars: args.max_url_chars,
             max_field_chars: args.max_field_chars,
             max_images_per_session: args.max_images_per_session,
+            max_signal_bytes: args.max_signal_bytes,
         }
     }
 }
@@ -454,6 +464,7 @@ impl ServeConfig {
             room_capacity: self.live.ws_room_slots.max(1),
             resync_interval: Duration::from_millis(self.resync_ms.max(1)),
             presence_interval: Duration::from_millis(self.live.ws_presence_ms),
+            list_interval: Duration::from_millis(self.live.ws_list_ms),
         }
     }
 }

@@ -35,8 +35,12 @@ pub enum ApiError {
     /// Valid, but not for the session as it stands.
     #[error("{reason}")]
     Contradicts { id: String, reason: &'static str },
-    #[error("the request body is larger than {max_bytes} bytes")]
-    PayloadTooLarge { max_bytes: usize },
+    /// `what` (the request body, a signal's `data`) is larger than it may be.
+    #[error("{what} is larger than {max_bytes} bytes")]
+    PayloadTooLarge {
+        what: &'static str,
+        max_bytes: usize,
+    },
     /// One user's quota is used up (`what`); `retry_after` says when to try again.
     #[error("{what}; retry in {} s", retry_after_secs(*.retry_after))]
     RateLimited {

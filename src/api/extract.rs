@@ -23,7 +23,10 @@ impl FromRequest<AppState> for JsonObject {
         let max_bytes = state.sessions.limits().max_body_bytes;
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { max_bytes }
+                ApiError::PayloadTooLarge {
+                    what: "the request body",
+                    max_bytes,
+                }
             } else {
                 ApiError::Invalid(InvalidInput::new(
                     "body",

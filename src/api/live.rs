@@ -1,4 +1,5 @@
-//! `GET /api/live-chat-sessions/:id/live`: the WebSocket upgrade. It checks the page's origin
+//! `GET /api/live-chat-sessions/:id/live` and `GET /api/live-chat-sessions/live`: the WebSocket
+//! upgrades of a session's socket and of a socket of the user's list. It checks the page's origin
 //! and verifies the upgrade's credential (header or cookie), then hands the socket to
 //! [`crate::live`], which authenticates by first frame when there was no credential.
 //!
@@ -18,12 +19,13 @@ use super::observe::RequestId;
 use crate::auth::{AuthError, Via};
 use crate::error::ApiError;
 use crate::live::{Socket, SocketContext, Start};
-use crate::session::validation::InvalidInput;
+use crate::session::validation::{InvalidInput, ListQuery};
 use crate::state::AppState;
 
 /// Read buffer per socket: small, since commands are small and idle sockets are many.
 const READ_BUFFER_BYTES: usize = 512;
 
+/// `GET /:id/live`: a socket of one session, from `sinceSeq` if given.
 pub async fn attach(
     State(state): State<AppState>,
     DocId(id): DocId,
@@ -32,6 +34,59 @@ pub async fn attach(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let since = query
+        .iter()
+        .find(|(key, _)| key == "sinceSeq")
+        .map(|(_, value)| value.parse::<u64>().map_err(|_| value.clone()));
+    open(
+        &state,
+        request_id,
+        &headers,
+        upgrade,
+        since,
+        move |ctx, start| Socket::new(ctx, id, start),
+    )
+    .await
+}
+
+/// `GET /live`: a socket of the user's list, as `status` and `limit` ask (as on `GET /`).
+pub async fn follow(
+    State(state): State<AppState>,
+    QueryPairs(query): QueryPairs,
+    request_id: Option<Extension<RequestId>>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    // A list socket starts at the first page: a cursor has no meaning here.
+    let pairs: Vec<(String, String)> = query
+        .into_iter()
+        .filter(|(key, _)| key == "status" || key == "limit")
+        .collect();
+    let list = match ListQuery::parse(&pairs, "") {
+        Ok(list) => list,
+        Err(invalid) => return ApiError::Invalid(invalid).into_response(),
+    };
+    open(
+        &state,
+        request_id,
+        &headers,
+        upgrade,
+        None,
+        move |ctx, start| Socket::following_list(ctx, list, start),
+    )
+    .await
+}
+
+/// The upgrade both sockets share: the origin and the credential checked, the user's socket
+/// quota, then the socket made by `socket` and served.
+async fn open(
+    state: &AppState,
+    request_id: Option<Extension<RequestId>>,
+    headers: &HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    since: Option<Result<u64, String>>,
+    socket: impl FnOnce(SocketContext, Start) -> Socket + Send + 'static,
+) -> Response {
     let Ok(upgrade) = upgrade else {
         return ApiError::Invalid(InvalidInput::new(
             "Upgrade",
@@ -39,14 +94,14 @@ pub async fn attach(
         ))
         .into_response();
     };
-    if !state.origins.may_open_socket(&headers) {
+    if !state.origins.may_open_socket(headers) {
         return ApiError::Forbidden("sockets may not be opened from this origin").into_response();
     }
-    let credential = match state.auth.credential(&headers) {
+    let credential = match state.auth.credential(headers) {
         // No credential on the upgrade: the first frame must be `auth`.
         Err(AuthError::Missing) if headers.get(axum::http::header::AUTHORIZATION).is_none() => None,
         Err(err) => Some(Err(err)),
-        Ok((_, Via::Cookie)) if !state.origins.may_send_credentials(&headers) => {
+        Ok((_, Via::Cookie)) if !state.origins.may_send_credentials(headers) => {
             // A page of another site must never ride on the user's cookie.
             return ApiError::Forbidden("the session cookie is not accepted from this origin")
                 .into_response();
@@ -63,10 +118,6 @@ pub async fn attach(
         }
         .into_response();
     }
-    let since = query
-        .iter()
-        .find(|(key, _)| key == "sinceSeq")
-        .map(|(_, value)| value.parse::<u64>().map_err(|_| value.clone()));
     let max_frame = state.live.max_frame_bytes;
     let tracker = state.sockets.clone();
     let ctx = SocketContext {
@@ -85,7 +136,7 @@ pub async fn attach(
             let request_id = request_id
                 .as_ref()
                 .map(|Extension(RequestId(id))| id.as_str());
-            let socket = Socket::new(ctx, id, Start { credential, since }).opened_by(request_id);
+            let socket = socket(ctx, Start { credential, since }).opened_by(request_id);
             tracker.track_future(crate::live::serve(socket, ws))
         })
 }

@@ -1,4 +1,4 @@
-//! Appending a message (with its images) to a session.
+//! Appending a message (with its images) to a session, and signalling its sockets.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use super::extract::{AuthUser, DocId, JsonObject};
 use crate::error::ApiError;
 use crate::protocol::rest;
-use crate::session::validation::NewMessage;
+use crate::session::validation::{InvalidInput, NewMessage};
 use crate::state::AppState;
 
 /// `POST /:id/messages`: answered after the commit, with the message's id, its images'
@@ -24,4 +24,26 @@ pub async fn append(
         .append_message(&user.uid, &id, message)
         .await?;
     Ok(Json(rest::appended(&appended)))
+}
+
+/// `POST /:id/signals`: `{data}` to every socket of the session, on every instance; nothing is
+/// stored. Answers the session's `seq` when sent.
+pub async fn signal(
+    State(state): State<AppState>,
+    user: AuthUser,
+    DocId(id): DocId,
+    JsonObject(mut body): JsonObject,
+) -> Result<impl IntoResponse, ApiError> {
+    let limits = state.sessions.limits();
+    let data = body
+        .remove("data")
+        .ok_or_else(|| InvalidInput::new("data", "data is required (any JSON value)"))?;
+    let data = limits
+        .check_signal(data)
+        .map_err(|_| ApiError::PayloadTooLarge {
+            what: "data, encoded as JSON,",
+            max_bytes: limits.max_signal_bytes,
+        })?;
+    let seq = state.sessions.signal(&user.uid, &id, "rest", data).await?;
+    Ok(Json(rest::signalled(seq)))
 }

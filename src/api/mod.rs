@@ -45,6 +45,8 @@ pub fn router(state: AppState) -> Router {
                 .delete(sessions::delete),
         )
         .route(&format!("{BASE}/{{id}}/messages"), post(messages::append))
+        .route(&format!("{BASE}/{{id}}/signals"), post(messages::signal))
+        .route(&format!("{BASE}/live"), get(live::follow))
         .route(&format!("{BASE}/{{id}}/complete"), patch(updates::complete))
         .route(&format!("{BASE}/{{id}}/live"), get(live::attach))
         .fallback(|| async { ApiError::NoRoute })

@@ -9,6 +9,7 @@ use super::extract::{AuthUser, DocId, JsonObject, QueryPairs};
 use crate::error::ApiError;
 use crate::protocol::rest;
 use crate::session::Current;
+use crate::session::model::Session;
 use crate::session::validation::{InvalidInput, ListQuery, NewSession};
 use crate::state::AppState;
 
@@ -84,15 +85,28 @@ pub async fn by_image_url(
     answer(&state, &user, current, &request).await
 }
 
-/// `GET /?limit&cursor&status`: `nextCursor` only when more sessions remain.
+/// `GET /?limit&cursor&status&view`: `nextCursor` only when more sessions remain; with
+/// `view=summary`, summaries instead of whole sessions.
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     let query = ListQuery::parse(&pairs, &user.uid)?;
+    let summaries = match pairs.iter().find(|(key, _)| key == "view") {
+        None => false,
+        Some((_, view)) if view == "full" => false,
+        Some((_, view)) if view == "summary" => true,
+        Some(_) => {
+            return Err(InvalidInput::new("view", "view must be full or summary").into());
+        }
+    };
     let page = state.sessions.list(&user.uid, &query).await?;
     let next_cursor = page.next.map(|next| next.encode(&user.uid));
+    if summaries {
+        let summaries: Vec<_> = page.sessions.iter().map(Session::summary).collect();
+        return Ok(Json(rest::summary_page(&summaries, next_cursor)).into_response());
+    }
     Ok(Json(rest::page(&page.sessions, next_cursor)).into_response())
 }
 

@@ -1,6 +1,6 @@
 //! One process: the session's room already reaches every socket, so there is nobody to tell.
 
-use super::{Deliver, Fanout, Notice};
+use super::{Deliver, Fanout, Notice, Topic};
 
 pub struct LocalFanout;
 
@@ -13,11 +13,11 @@ impl Fanout for LocalFanout {
         "local"
     }
 
-    fn publish(&self, _session: &str, _notice: &Notice) {}
+    fn publish(&self, _topic: Topic<'_>, _notice: &Notice) {}
 
-    fn watch(&self, _session: &str) {}
+    fn watch(&self, _topic: Topic<'_>) {}
 
-    fn unwatch(&self, _session: &str) {}
+    fn unwatch(&self, _topic: Topic<'_>) {}
 
     fn deliver_to(&self, _deliver: Deliver) {}
 }

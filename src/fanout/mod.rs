@@ -5,6 +5,7 @@
 
 mod local;
 mod redis;
+mod summary;
 
 pub use local::LocalFanout;
 pub use redis::RedisFanout;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::session::model::SessionEvent;
+use crate::session::model::{SessionEvent, Summary};
 
 /// What one instance tells the others about a session. Delivery is best effort: receivers
 /// detect gaps by `seq` and fill them from the store, and resynchronise after an outage.
@@ -33,17 +34,37 @@ pub enum Notice {
         instance: String,
         connections: usize,
     },
+    /// An ephemeral message to the session's sockets (never stored).
+    Signal {
+        from: String,
+        seq: u64,
+        data: serde_json::Value,
+    },
+    /// On a user's topic: one of their sessions changed (or was created).
+    Listed {
+        #[serde(with = "summary")]
+        summary: Arc<Summary>,
+    },
+    /// On a user's topic: one of their sessions was deleted.
+    Unlisted { id: String, seq: u64 },
     /// Not sent between instances: the fan-out tells local actors to compare with the store
     /// after it may have missed notices (a lost connection).
     #[serde(skip)]
     Resync,
 }
 
-/// Where a fan-out hands the notices it receives: the session id and the notice.
-pub type Deliver = Arc<dyn Fn(&str, Notice) + Send + Sync>;
+/// What a notice is about: one session (its sockets), or one user (their lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic<'a> {
+    Session(&'a str),
+    User(&'a str),
+}
+
+/// Where a fan-out hands the notices it receives: their topic and the notice.
+pub type Deliver = Arc<dyn Fn(Topic<'_>, Notice) + Send + Sync>;
 
 /// Contract: `publish` never blocks and never fails the caller (delivery is best effort);
-/// notices arrive only for sessions this instance `watch`es, never the instance's own.
+/// notices arrive only for topics this instance `watch`es, never the instance's own.
 pub trait Fanout: Send + Sync + 'static {
     /// Whether other instances may exist (if not, actors need no periodic resync).
     fn is_shared(&self) -> bool;
@@ -51,13 +72,13 @@ pub trait Fanout: Send + Sync + 'static {
     /// This instance's name, unique among the instances.
     fn instance(&self) -> &str;
 
-    fn publish(&self, session: &str, notice: &Notice);
+    fn publish(&self, topic: Topic<'_>, notice: &Notice);
 
-    /// Start receiving the session's notices (its first socket attached here).
-    fn watch(&self, session: &str);
+    /// Start receiving the topic's notices (its first socket attached here).
+    fn watch(&self, topic: Topic<'_>);
 
-    /// Stop receiving them (its actor here stopped).
-    fn unwatch(&self, session: &str);
+    /// Stop receiving them (its actor here stopped, or its last list socket closed).
+    fn unwatch(&self, topic: Topic<'_>);
 
     /// Sets where received notices go; called once, at start.
     fn deliver_to(&self, deliver: Deliver);

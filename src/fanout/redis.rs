@@ -1,6 +1,7 @@
 //! Redis pub/sub between instances: one channel per session (`livechat:session:{id}`), on which
-//! the committing instance publishes. An instance subscribes only to the sessions its sockets
-//! watch. Redis keeps nothing: a notice lost in flight is a gap the receiver fills from the
+//! the committing instance publishes, and one per user (`livechat:user:{uid}`) for their lists.
+//! An instance subscribes only to the sessions its sockets watch and the users whose lists its
+//! sockets follow. Redis keeps nothing: a notice lost in flight is a gap the receiver fills from the
 //! store, and after a lost connection every watched session is resynchronised.
 
 use std::collections::HashSet;
@@ -13,9 +14,27 @@ use redis::AsyncCommands as _;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{Deliver, Fanout, Notice};
+use super::{Deliver, Fanout, Notice, Topic};
 
-const CHANNEL_PREFIX: &str = "livechat:session:";
+const SESSION_PREFIX: &str = "livechat:session:";
+const USER_PREFIX: &str = "livechat:user:";
+
+/// The Redis channel of a topic.
+fn channel(topic: Topic<'_>) -> String {
+    match topic {
+        Topic::Session(id) => format!("{SESSION_PREFIX}{id}"),
+        Topic::User(uid) => format!("{USER_PREFIX}{uid}"),
+    }
+}
+
+/// The topic of a Redis channel.
+fn topic(channel: &str) -> Option<Topic<'_>> {
+    if let Some(id) = channel.strip_prefix(SESSION_PREFIX) {
+        Some(Topic::Session(id))
+    } else {
+        channel.strip_prefix(USER_PREFIX).map(Topic::User)
+    }
+}
 /// Notices queued for publishing while Redis is slow or away; beyond, they are dropped (the
 /// receivers' gap filling and resync make up for them).
 const PUBLISH_QUEUE: usize = 10_000;
@@ -26,6 +45,7 @@ struct Envelope {
     notice: Notice,
 }
 
+/// A change to the channels subscribed, each named in full.
 enum Subscription {
     Watch(String),
     Unwatch(String),
@@ -94,7 +114,7 @@ impl Fanout for RedisFanout {
         &self.instance
     }
 
-    fn publish(&self, session: &str, notice: &Notice) {
+    fn publish(&self, topic: Topic<'_>, notice: &Notice) {
         let envelope = Envelope {
             origin: self.instance.clone(),
             notice: notice.clone(),
@@ -102,25 +122,19 @@ impl Fanout for RedisFanout {
         let Ok(payload) = serde_json::to_string(&envelope) else {
             return;
         };
-        if self
-            .publishes
-            .try_send((format!("{CHANNEL_PREFIX}{session}"), payload))
-            .is_err()
-        {
-            tracing::debug!(session, "publish queue full; receivers will fill the gap");
+        if self.publishes.try_send((channel(topic), payload)).is_err() {
+            tracing::debug!(?topic, "publish queue full; receivers will fill the gap");
         }
     }
 
-    fn watch(&self, session: &str) {
-        let _ = self
-            .subscriptions
-            .send(Subscription::Watch(session.to_owned()));
+    fn watch(&self, topic: Topic<'_>) {
+        let _ = self.subscriptions.send(Subscription::Watch(channel(topic)));
     }
 
-    fn unwatch(&self, session: &str) {
+    fn unwatch(&self, topic: Topic<'_>) {
         let _ = self
             .subscriptions
-            .send(Subscription::Unwatch(session.to_owned()));
+            .send(Subscription::Unwatch(channel(topic)));
     }
 
     fn deliver_to(&self, deliver: Deliver) {
@@ -200,27 +214,24 @@ async fn subscribe(
             }
         };
         let (mut sink, mut stream) = pubsub.split();
-        let sessions: Vec<String> = watched.iter().cloned().collect();
+        let channels: Vec<String> = watched.iter().cloned().collect();
         let mut ok = true;
-        for session in &sessions {
-            ok &= sink
-                .subscribe(format!("{CHANNEL_PREFIX}{session}"))
-                .await
-                .is_ok();
+        for channel in &channels {
+            ok &= sink.subscribe(channel).await.is_ok();
         }
         if !ok {
             backoff.wait().await;
             continue;
         }
-        // After a lost connection, every watched session may have missed notices.
+        // After a lost connection, every watched session and list may have missed notices.
         if outage {
             tracing::warn!(
-                sessions = sessions.len(),
-                "redis is back: resynchronising watched sessions from the store"
+                channels = channels.len(),
+                "redis is back: resynchronising watched sessions and lists from the store"
             );
             if let Some(deliver) = deliver.get() {
-                for session in &sessions {
-                    deliver(session, Notice::Resync);
+                for topic in channels.iter().filter_map(|channel| topic(channel)) {
+                    deliver(topic, Notice::Resync);
                 }
             }
         }
@@ -231,8 +242,8 @@ async fn subscribe(
                 request = requests.recv() => {
                     let Some(request) = request else { return };
                     let result = match &request {
-                        Subscription::Watch(s) => sink.subscribe(format!("{CHANNEL_PREFIX}{s}")).await,
-                        Subscription::Unwatch(s) => sink.unsubscribe(format!("{CHANNEL_PREFIX}{s}")).await,
+                        Subscription::Watch(channel) => sink.subscribe(channel).await,
+                        Subscription::Unwatch(channel) => sink.unsubscribe(channel).await,
                     };
                     apply(&mut watched, request);
                     if result.is_err() {
@@ -241,13 +252,12 @@ async fn subscribe(
                 }
                 message = stream.next() => {
                     let Some(message) = message else { break };
-                    let channel = message.get_channel_name().to_owned();
-                    let Some(session) = channel.strip_prefix(CHANNEL_PREFIX) else { continue };
+                    let Some(topic) = topic(message.get_channel_name()) else { continue };
                     let Ok(payload) = message.get_payload::<String>() else { continue };
                     match serde_json::from_str::<Envelope>(&payload) {
                         Ok(envelope) if envelope.origin != instance => {
                             if let Some(deliver) = deliver.get() {
-                                deliver(session, envelope.notice);
+                                deliver(topic, envelope.notice);
                             }
                         }
                         Ok(_) => {}
@@ -264,11 +274,11 @@ async fn subscribe(
 
 fn apply(watched: &mut HashSet<String>, request: Subscription) {
     match request {
-        Subscription::Watch(session) => {
-            watched.insert(session);
+        Subscription::Watch(channel) => {
+            watched.insert(channel);
         }
-        Subscription::Unwatch(session) => {
-            watched.remove(&session);
+        Subscription::Unwatch(channel) => {
+            watched.remove(&channel);
         }
     }
 }

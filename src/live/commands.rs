@@ -23,6 +23,11 @@ impl PendingReply {
         Self(Box::pin(std::future::ready(frame)))
     }
 
+    /// A reply that comes when `reply` resolves.
+    pub fn later(reply: impl Future<Output = String> + Send + 'static) -> Self {
+        Self(Box::pin(reply))
+    }
+
     /// The reply to a write queued with the session's actor: sent once it has committed.
     pub fn write(id: i64, pending: Pending<Outcome>) -> Self {
         Self(Box::pin(async move {

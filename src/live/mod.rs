@@ -13,6 +13,7 @@
 
 mod commands;
 pub mod frame;
+mod list;
 mod rate;
 mod relay;
 pub mod socket;

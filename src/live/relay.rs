@@ -1,6 +1,7 @@
 //! An attached socket's steady state: the session's pushes out, commands in, pings, and the
 //! token's expiry, until one of them ends the socket.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
@@ -11,14 +12,16 @@ use tracing::Instrument as _;
 use super::LiveSettings;
 use super::commands::{PendingReply, Replies};
 use super::frame::{Frame, ReadError};
+use super::list::{ListView, Owed};
 use super::rate::TokenBucket;
-use super::socket::{End, Out, Socket, close};
+use super::socket::{Attached, End, Out, Socket, Target, close};
 use super::writer::Outbound;
 use crate::auth::{AuthError, Identity};
 use crate::protocol::command::{Command, CommandKind};
 use crate::protocol::reply::{self, ReplyError};
 use crate::protocol::{ErrorCode, close as codes, push};
-use crate::session::{AttachStart, Attachment, Push, PushKind};
+use crate::session::model::{Session, Summary};
+use crate::session::{AttachStart, Attachment, ListAttachment, Push, PushKind};
 use crate::telemetry::metrics::{self as telemetry, metrics};
 
 /// Consecutive frames that are not commands before the socket is closed with 4009.
@@ -32,6 +35,8 @@ pub(super) struct Relay<'s, 'w> {
     out: &'s Out<'w>,
     /// The `seq` of the last event sent.
     last_seq: u64,
+    /// What a socket of the user's list has shown (`None`: a session's socket).
+    list: Option<ListView>,
     replies: Replies,
     bucket: TokenBucket,
     malformed_in_a_row: u32,
@@ -47,6 +52,7 @@ impl<'s, 'w> Relay<'s, 'w> {
             identity,
             out,
             last_seq: 0,
+            list: None,
             replies: Replies::default(),
             bucket: TokenBucket::new(settings.rate_per_sec, settings.burst, Instant::now()),
             malformed_in_a_row: 0,
@@ -54,24 +60,44 @@ impl<'s, 'w> Relay<'s, 'w> {
         }
     }
 
-    pub(super) async fn run<S>(
-        mut self,
-        stream: &mut S,
-        attachment: Attachment,
-        resuming: bool,
-    ) -> End
+    pub(super) async fn run<S>(mut self, stream: &mut S, attached: Attached, resuming: bool) -> End
     where
         S: Stream<Item = Result<Frame, ReadError>> + Unpin,
     {
-        let Attachment {
-            start,
-            seq,
-            mut pushes,
-            watcher: _watcher,
-        } = attachment;
-        if let Err(end) = self.begin(start, seq, resuming) {
-            return end;
-        }
+        // Held until the socket ends: it counts the socket as a watcher, or a follower.
+        let (mut pushes, _membership) = match attached {
+            Attached::Session(Attachment {
+                start,
+                seq,
+                pushes,
+                watcher,
+            }) => {
+                if let Err(end) = self.begin(start, seq, resuming) {
+                    return end;
+                }
+                let membership: Box<dyn std::any::Any + Send> = Box::new(watcher);
+                (pushes, membership)
+            }
+            Attached::List(ListAttachment {
+                page,
+                pushes,
+                follower,
+            }) => {
+                let summaries: Vec<Summary> = page.sessions.iter().map(Session::summary).collect();
+                let cursor = page.next.map(|next| next.encode(&self.identity.uid));
+                let status = match self.socket.target() {
+                    Target::List(query) => query.status,
+                    Target::Session(_) => None,
+                };
+                let mut view = ListView::new(status);
+                if let Err(end) = self.out.own(view.begin(&summaries, cursor.as_deref())) {
+                    return end;
+                }
+                self.list = Some(view);
+                let membership: Box<dyn std::any::Any + Send> = Box::new(follower);
+                (pushes, membership)
+            }
+        };
         let mut ping = tokio::time::interval_at(
             Instant::now() + self.settings.ping_interval,
             self.settings.ping_interval,
@@ -137,6 +163,15 @@ impl<'s, 'w> Relay<'s, 'w> {
     }
 
     fn on_push(&mut self, push: &Push) -> Result<(), End> {
+        if let Some(list) = &mut self.list {
+            let owed = list.on_push(push);
+            return self.out_all(owed);
+        }
+        if let PushKind::Signal(signal) = &push.kind
+            && signal.from == *self.socket.connection()
+        {
+            return Ok(()); // the sender's own
+        }
         if let Some(seq) = push.seq() {
             if seq <= self.last_seq {
                 return Ok(());
@@ -167,6 +202,9 @@ impl<'s, 'w> Relay<'s, 'w> {
     /// pushes it already holds are skipped up to there.
     async fn catch_up(&mut self) -> Result<(), End> {
         metrics().catch_ups.increment(1);
+        if self.list.is_some() {
+            return self.relist().await;
+        }
         let sessions = &self.socket.ctx().sessions;
         match sessions.events_since(self.socket.id(), self.last_seq).await {
             Ok(Some(events)) => {
@@ -184,6 +222,45 @@ impl<'s, 'w> Relay<'s, 'w> {
             Err(err) => {
                 tracing::warn!(error = %err, "cannot catch a socket up");
                 Err(close(codes::RELOAD, "session unavailable; reconnect"))
+            }
+        }
+    }
+
+    /// Sends what a list socket owes.
+    fn out_all(&self, owed: Vec<Owed>) -> Result<(), End> {
+        for frame in owed {
+            match frame {
+                Owed::Own(frame) => self.out.own(frame)?,
+                Owed::Shared(frame) => self.out.shared(frame)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A list socket fell behind its feed: its page is read again and compared with what it
+    /// showed.
+    async fn relist(&mut self) -> Result<(), End> {
+        let Target::List(query) = self.socket.target() else {
+            return Ok(());
+        };
+        let read_at = Instant::now();
+        let sessions = &self.socket.ctx().sessions;
+        match sessions.list(&self.identity.uid, query).await {
+            Ok(page) => {
+                let summaries: Vec<std::sync::Arc<Summary>> = page
+                    .sessions
+                    .iter()
+                    .map(|session| std::sync::Arc::new(session.summary()))
+                    .collect();
+                let mut owed = Vec::new();
+                if let Some(list) = &mut self.list {
+                    list.reconcile(&summaries, page.next.is_none(), read_at, &mut owed);
+                }
+                self.out_all(owed)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read a user's list again");
+                Err(close(codes::RELOAD, "list unavailable; reconnect"))
             }
         }
     }
@@ -261,6 +338,29 @@ impl<'s, 'w> Relay<'s, 'w> {
                     &ReplyError::new(ErrorCode::Unauthenticated, err.to_string()),
                 )),
             },
+            CommandKind::Write(_) | CommandKind::Signal(_) if self.list.is_some() => {
+                Err(reply::error(
+                    Some(id),
+                    &ReplyError::new(
+                        ErrorCode::UnknownCommand,
+                        "a socket of the user's list takes auth and ping only",
+                    ),
+                ))
+            }
+            CommandKind::Signal(data) => {
+                let ctx = self.socket.ctx();
+                let (sessions, uid) = (ctx.sessions.clone(), self.identity.uid.clone());
+                let (session, from) = (
+                    self.socket.id().to_owned(),
+                    Arc::clone(self.socket.connection()),
+                );
+                Ok(PendingReply::later(async move {
+                    match sessions.signal(&uid, &session, &from, data).await {
+                        Ok(seq) => reply::ok(id, serde_json::json!({ "seq": seq })),
+                        Err(err) => reply::error(Some(id), &ReplyError::from(&err)),
+                    }
+                }))
+            }
             CommandKind::Write(op) => {
                 let ctx = self.socket.ctx();
                 let pending = ctx

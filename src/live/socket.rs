@@ -23,7 +23,8 @@ use crate::protocol::close;
 use crate::protocol::command::{Command, CommandKind};
 use crate::protocol::reply;
 use crate::quota::SocketPermit;
-use crate::session::{Attachment, SessionError};
+use crate::session::validation::ListQuery;
+use crate::session::{Attachment, ListAttachment, SessionError};
 use crate::telemetry::metrics::{self as telemetry, metrics};
 
 /// What the upgrade request said: its credential (header or cookie, if any, verified) and its
@@ -65,9 +66,23 @@ fn slow_consumer() -> End {
 /// How long a closing socket waits for the peer's close frame.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 
+/// What a socket follows: one session, or the user's list of sessions.
+pub(super) enum Target {
+    Session(String),
+    List(ListQuery),
+}
+
+/// Where an attached socket starts.
+pub(super) enum Attached {
+    Session(Attachment),
+    List(ListAttachment),
+}
+
 pub struct Socket {
     ctx: SocketContext,
-    id: String,
+    target: Target,
+    /// The socket's name to the others (signals say it was theirs): unique across instances.
+    connection: Arc<str>,
     start: Start,
     /// What the socket's log lines carry, kept here rather than in a span the socket would
     /// hold for its whole life (an idle socket would pay the log subscriber's storage for it).
@@ -117,10 +132,21 @@ impl Out<'_> {
 }
 
 impl Socket {
+    /// A socket of session `id`.
     pub fn new(ctx: SocketContext, id: String, start: Start) -> Self {
+        Self::with_target(ctx, Target::Session(id), start)
+    }
+
+    /// A socket of the user's list, as `query` asks for it (its first page, and its filter).
+    pub fn following_list(ctx: SocketContext, query: ListQuery, start: Start) -> Self {
+        Self::with_target(ctx, Target::List(query), start)
+    }
+
+    fn with_target(ctx: SocketContext, target: Target, start: Start) -> Self {
         Self {
             ctx,
-            id,
+            target,
+            connection: crate::session::new_id().into(),
             start,
             log: LogContext {
                 request_id: None,
@@ -144,7 +170,7 @@ impl Socket {
             parent: None,
             "socket",
             request_id = log.request_id.as_deref().unwrap_or(""),
-            session = %self.id,
+            session = self.id(),
             socket = log.number,
             uid = log.uid.get().map(|uid| &**uid),
         )
@@ -158,9 +184,21 @@ impl Socket {
         &self.ctx.settings
     }
 
-    /// The session's id.
+    /// The session's id (empty for a socket of the user's list).
     pub(super) fn id(&self) -> &str {
-        &self.id
+        match &self.target {
+            Target::Session(id) => id,
+            Target::List(_) => "",
+        }
+    }
+
+    pub(super) fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The socket's name in the signals it sends.
+    pub(super) fn connection(&self) -> &Arc<str> {
+        &self.connection
     }
 
     /// Serves the socket until it ends; returns the close code sent (`None`: the peer left).
@@ -244,7 +282,7 @@ impl Socket {
         &self,
         stream: &mut S,
         out: &Out<'_>,
-    ) -> Result<(Identity, (Attachment, SocketPermit), bool), End>
+    ) -> Result<(Identity, (Attached, SocketPermit), bool), End>
     where
         S: Stream<Item = Result<Frame, ReadError>> + Unpin,
     {
@@ -274,17 +312,25 @@ impl Socket {
         };
         // Boxed, as are the other awaits off the steady state: a socket's task is as large as
         // its largest await point, and idle sockets are many.
-        let attachment =
-            match Box::pin(self.ctx.sessions.watch(&identity.uid, &self.id, since)).await {
-                Ok(attachment) => attachment,
-                Err(SessionError::NotFound) => {
-                    return Err(close(close::NOT_FOUND, "session not found"));
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot attach a socket");
-                    return Err(close(close::RELOAD, "session unavailable; reconnect"));
-                }
-            };
+        let sessions = &self.ctx.sessions;
+        let attached = match &self.target {
+            Target::Session(id) => Box::pin(sessions.watch(&identity.uid, id, since))
+                .await
+                .map(Attached::Session),
+            Target::List(query) => Box::pin(sessions.follow_list(&identity.uid, query))
+                .await
+                .map(Attached::List),
+        };
+        let attachment = match attached {
+            Ok(attachment) => attachment,
+            Err(SessionError::NotFound) => {
+                return Err(close(close::NOT_FOUND, "session not found"));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot attach a socket");
+                return Err(close(close::RELOAD, "session unavailable; reconnect"));
+            }
+        };
         tracing::debug!(?since, "socket attached");
         Ok((identity, (attachment, permit), since.is_some()))
     }

@@ -56,6 +56,7 @@ impl World {
             room_capacity,
             resync_interval: Duration::from_secs(5),
             presence_interval: Duration::from_millis(50),
+            list_interval: Duration::from_millis(50),
         };
         let sessions = Sessions::new(Arc::new(store), actors, Arc::new(LocalFanout));
         let new = NewSession::parse(

@@ -17,9 +17,13 @@ pub struct Command {
 }
 
 pub enum CommandKind {
-    Auth { token: String },
+    Auth {
+        token: String,
+    },
     Ping,
     Write(Op),
+    /// A signal's `data`, within its size limit.
+    Signal(Value),
 }
 
 impl CommandKind {
@@ -28,6 +32,7 @@ impl CommandKind {
         match self {
             CommandKind::Auth { .. } => "auth",
             CommandKind::Ping => "ping",
+            CommandKind::Signal(_) => "signal",
             CommandKind::Write(Op::Append(_)) => "message.add",
             CommandKind::Write(Op::AddImage { .. }) => "image.add",
             CommandKind::Write(Op::Complete { .. }) => "session.complete",
@@ -78,6 +83,7 @@ impl Command {
                 _ => return Err(invalid(InvalidInput::new("token", "token is required"))),
             },
             "ping" => CommandKind::Ping,
+            "signal" => CommandKind::Signal(parse_signal(&obj, limits).map_err(invalid)?),
             "message.add" => CommandKind::Write(Op::Append(
                 NewMessage::parse(&obj, limits).map_err(invalid)?,
             )),
@@ -113,6 +119,22 @@ fn malformed(id: Option<i64>, message: &str) -> Refusal {
         id,
         message: message.to_owned(),
     }
+}
+
+fn parse_signal(obj: &Map<String, Value>, limits: &Limits) -> Result<Value, InvalidInput> {
+    let data = obj
+        .get("data")
+        .cloned()
+        .ok_or_else(|| InvalidInput::new("data", "data is required (any JSON value)"))?;
+    limits.check_signal(data).map_err(|size| {
+        InvalidInput::new(
+            "data",
+            format!(
+                "data must be at most {} bytes encoded as JSON; it is {size}",
+                limits.max_signal_bytes
+            ),
+        )
+    })
 }
 
 fn parse_image_add(obj: &Map<String, Value>, limits: &Limits) -> Result<Op, InvalidInput> {

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use super::view::{ChangesView, ImageView, MessageView, SessionView};
+use super::view::{ChangesView, ImageView, MessageView, SessionView, SummaryView};
 use crate::session::PushKind;
-use crate::session::model::{Session, SessionEvent};
+use crate::session::model::{Session, SessionEvent, Summary};
 
 /// The frame of a committed event.
 pub fn event(event: &SessionEvent) -> String {
@@ -53,7 +53,53 @@ pub fn push(kind: &PushKind) -> String {
         PushKind::Deleted { seq } => {
             text(&serde_json::json!({ "type": "session.deleted", "seq": seq }))
         }
+        PushKind::Signal(signal) => text(&serde_json::json!({
+            "type": "signal", "from": &*signal.from, "seq": signal.seq, "data": &signal.data,
+        })),
+        PushKind::Listed(summary) => session_changed(summary),
+        PushKind::Unlisted { id, seq } => session_removed(id, *seq),
+        // Never sent as it is: a list socket compares it with what it showed.
+        PushKind::Relisted(_) => String::new(),
     }
+}
+
+/// The first page of the user's list, sent when a list socket attaches.
+pub fn sessions(summaries: &[Summary], next_cursor: Option<&str>) -> String {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Frame<'a> {
+        r#type: &'static str,
+        sessions: Vec<SummaryView<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<&'a str>,
+    }
+    text(&Frame {
+        r#type: "sessions",
+        sessions: summaries.iter().map(SummaryView).collect(),
+        next_cursor,
+    })
+}
+
+/// One of the user's sessions changed (or was created).
+pub fn session_changed(summary: &Summary) -> String {
+    #[derive(Serialize)]
+    struct Frame<'a> {
+        r#type: &'static str,
+        id: &'a str,
+        seq: u64,
+        session: SummaryView<'a>,
+    }
+    text(&Frame {
+        r#type: "session.changed",
+        id: &summary.meta.id,
+        seq: summary.meta.seq,
+        session: SummaryView(summary),
+    })
+}
+
+/// The session left the user's list (deleted, or no longer matching its filter).
+pub fn session_removed(id: &str, seq: u64) -> String {
+    text(&serde_json::json!({ "type": "session.removed", "id": id, "seq": seq }))
 }
 
 pub fn presence(connections: usize) -> String {

@@ -5,9 +5,9 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::code::ErrorCode;
-use super::view::SessionView;
+use super::view::{SessionView, SummaryView};
 use crate::session::Appended;
-use crate::session::model::Session;
+use crate::session::model::{Session, Summary};
 
 #[derive(Serialize)]
 pub struct Success<T> {
@@ -62,6 +62,32 @@ pub fn page(sessions: &[Session], next_cursor: Option<String>) -> Success<PageDa
             next_cursor,
         },
     )
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryPageData<'a> {
+    sessions: Vec<SummaryView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// A page of the list with `view=summary`.
+pub fn summary_page(
+    summaries: &[Summary],
+    next_cursor: Option<String>,
+) -> Success<SummaryPageData<'_>> {
+    success(
+        "OK",
+        SummaryPageData {
+            sessions: summaries.iter().map(SummaryView).collect(),
+            next_cursor,
+        },
+    )
+}
+
+pub fn signalled(seq: u64) -> Success<Value> {
+    success("Signal sent", json!({ "seq": seq }))
 }
 
 pub fn appended(appended: &Appended) -> Success<Value> {

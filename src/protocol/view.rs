@@ -11,7 +11,7 @@
 use serde::ser::{SerializeMap as _, SerializeSeq as _};
 use serde::{Serialize, Serializer};
 
-use crate::session::model::{FieldChanges, Image, Message, Session, Status};
+use crate::session::model::{FieldChanges, Image, Message, Session, SessionMeta, Status, Summary};
 use crate::session::time::Timestamp;
 
 /// `2025-01-15T10:00:00.000Z`.
@@ -156,25 +156,64 @@ impl Serialize for SessionView<'_> {
             flat.sort_by_key(|f| f.image.order);
         }
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("id", &meta.id)?;
-        map.serialize_entry("sessionId", &meta.session_id)?;
-        map.serialize_entry("uid", &meta.uid)?;
-        map.serialize_entry("model", &meta.model)?;
-        map.serialize_entry("frameSize", &meta.frame_size)?;
-        map.serialize_entry("style", &meta.style)?;
-        map.serialize_entry("status", status(meta.status))?;
-        map.serialize_entry("startedAt", &Time(meta.started_at))?;
-        if let Some(completed_at) = meta.completed_at {
-            map.serialize_entry("completedAt", &Time(completed_at))?;
-        }
-        map.serialize_entry("createdAt", &Time(meta.created_at))?;
-        map.serialize_entry("updatedAt", &Time(meta.updated_at))?;
+        meta_fields(&mut map, meta)?;
         map.serialize_entry("messages", &Seq(&session.messages, MessageView))?;
         map.serialize_entry("images", &flat)?;
         map.serialize_entry("imageUrls", &ImageUrls(&flat))?;
         map.serialize_entry("imageOrderMap", &ImageOrderMap(&flat))?;
         map.serialize_entry("totalImages", &meta.total_images)?;
         map.serialize_entry("seq", &meta.seq)?;
+        map.end()
+    }
+}
+
+/// The fields every view of a session opens with.
+fn meta_fields<M: serde::ser::SerializeMap>(
+    map: &mut M,
+    meta: &SessionMeta,
+) -> Result<(), M::Error> {
+    map.serialize_entry("id", &meta.id)?;
+    map.serialize_entry("sessionId", &meta.session_id)?;
+    map.serialize_entry("uid", &meta.uid)?;
+    map.serialize_entry("model", &meta.model)?;
+    map.serialize_entry("frameSize", &meta.frame_size)?;
+    map.serialize_entry("style", &meta.style)?;
+    map.serialize_entry("status", status(meta.status))?;
+    map.serialize_entry("startedAt", &Time(meta.started_at))?;
+    if let Some(completed_at) = meta.completed_at {
+        map.serialize_entry("completedAt", &Time(completed_at))?;
+    }
+    map.serialize_entry("createdAt", &Time(meta.created_at))?;
+    map.serialize_entry("updatedAt", &Time(meta.updated_at))
+}
+
+/// A session as a history list shows it: its fields, `totalImages`, `seq` and `lastImages`.
+pub struct SummaryView<'a>(pub &'a Summary);
+
+impl Serialize for SummaryView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct LastImage<'a> {
+            url: &'a str,
+            order: u32,
+            message_id: &'a str,
+        }
+        let summary = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        meta_fields(&mut map, &summary.meta)?;
+        map.serialize_entry("totalImages", &summary.meta.total_images)?;
+        map.serialize_entry("seq", &summary.meta.seq)?;
+        let last: Vec<LastImage<'_>> = summary
+            .last_images
+            .iter()
+            .map(|image| LastImage {
+                url: &image.url,
+                order: image.order,
+                message_id: &image.message_id,
+            })
+            .collect();
+        map.serialize_entry("lastImages", &last)?;
         map.end()
     }
 }

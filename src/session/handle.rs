@@ -32,6 +32,13 @@ pub(super) enum Command {
         uid: String,
         reply: oneshot::Sender<Result<std::sync::Arc<super::model::Session>, SessionError>>,
     },
+    /// Send a signal to the session's other sockets; answered with the session's `seq`.
+    Signal {
+        uid: String,
+        from: std::sync::Arc<str>,
+        data: serde_json::Value,
+        reply: oneshot::Sender<Result<u64, SessionError>>,
+    },
     /// From the fan-out: what another instance said about the session.
     Notice(crate::fanout::Notice),
 }
@@ -45,6 +52,7 @@ impl Command {
             Command::Watch { reply, .. } => drop(reply.send(Err(err))),
             Command::Delete { reply, .. } => drop(reply.send(Err(err))),
             Command::Read { reply, .. } => drop(reply.send(Err(err))),
+            Command::Signal { reply, .. } => drop(reply.send(Err(err))),
             Command::Notice(_) => {}
         }
     }
@@ -112,6 +120,26 @@ impl SessionHandle {
         let uid = uid.to_owned();
         self.enqueue(|reply| Command::Read { uid, reply }, wait)
             .await
+    }
+
+    pub(super) async fn signal(
+        &self,
+        uid: &str,
+        from: std::sync::Arc<str>,
+        data: serde_json::Value,
+        wait: Duration,
+    ) -> Result<Pending<u64>, SendError> {
+        let uid = uid.to_owned();
+        self.enqueue(
+            |reply| Command::Signal {
+                uid,
+                from,
+                data,
+                reply,
+            },
+            wait,
+        )
+        .await
     }
 
     pub(super) async fn delete(&self, uid: &str, wait: Duration) -> Result<Pending<()>, SendError> {

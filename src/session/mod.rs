@@ -3,6 +3,7 @@
 
 mod actor;
 mod handle;
+mod lists;
 pub mod model;
 mod registry;
 mod room;
@@ -19,9 +20,11 @@ use rand::distr::Alphanumeric;
 use crate::store::{Located, Page, SessionStore, StoreError, Version};
 pub use handle::Pending;
 use handle::{SendError, SessionHandle};
+use lists::Lists;
+pub use lists::{Follower, Relisted};
 use model::{FieldChanges, Session, SessionMeta, Status};
 use registry::SessionRegistry;
-pub use room::{Push, PushKind, Watcher};
+pub use room::{Push, PushKind, Signal, Watcher};
 use state::{Op, Outcome};
 use time::Timestamp;
 use validation::{InvalidInput, Limits, ListQuery, NewMessage, NewSession};
@@ -77,6 +80,8 @@ pub struct ActorSettings {
     pub resync_interval: Duration,
     /// The shortest time between two `presence` pushes of a session.
     pub presence_interval: Duration,
+    /// The shortest time between two pushes of a user's list (changes meanwhile are coalesced).
+    pub list_interval: Duration,
 }
 
 /// A socket's start on a session: where its view begins, and every push after that.
@@ -94,6 +99,15 @@ pub enum AttachStart {
     Snapshot(Box<Session>),
     /// The events after the requested `sinceSeq`, up to `seq`, in order.
     Replay(Vec<model::SessionEvent>),
+}
+
+/// A socket's start on the user's list: the first page, and every change after it.
+pub struct ListAttachment {
+    /// Read after the following began, so that no change falls between the two.
+    pub page: Page,
+    pub pushes: tokio::sync::broadcast::Receiver<std::sync::Arc<Push>>,
+    /// Keeps the list followed until dropped.
+    pub follower: Follower,
 }
 
 /// A session as read, or only its version (see [`Sessions::current`]).
@@ -153,6 +167,7 @@ pub struct Sessions {
     store: Arc<dyn SessionStore>,
     registry: SessionRegistry,
     settings: Arc<ActorSettings>,
+    lists: Lists,
 }
 
 /// Attempts at reaching a session's actor when the one found had just stopped.
@@ -165,10 +180,23 @@ impl Sessions {
         fanout: Arc<dyn crate::fanout::Fanout>,
     ) -> Self {
         let settings = Arc::new(settings);
+        let lists = Lists::new(
+            Arc::clone(&fanout),
+            Arc::clone(&store),
+            settings.room_capacity,
+            settings.list_interval,
+            settings.resync_interval,
+        );
         Self {
-            registry: SessionRegistry::new(Arc::clone(&store), Arc::clone(&settings), fanout),
+            registry: SessionRegistry::new(
+                Arc::clone(&store),
+                Arc::clone(&settings),
+                fanout,
+                lists.clone(),
+            ),
             store,
             settings,
+            lists,
         }
     }
 
@@ -209,7 +237,19 @@ impl Sessions {
     pub async fn create(&self, uid: &str, new: NewSession) -> Result<String, SessionError> {
         let meta = Self::new_meta(uid, new);
         self.store.create(&meta).await?;
-        Ok(meta.id)
+        let id = meta.id.clone();
+        self.listed(meta);
+        Ok(id)
+    }
+
+    /// A session just created, to the user's lists.
+    fn listed(&self, meta: SessionMeta) {
+        if self.lists.wanted(&meta.uid) {
+            self.lists.changed(Arc::new(model::Summary {
+                meta,
+                last_images: Vec::new(),
+            }));
+        }
     }
 
     /// The user's session with this `sessionId`, created if absent; the flag says which.
@@ -218,7 +258,12 @@ impl Sessions {
         uid: &str,
         new: NewSession,
     ) -> Result<(String, bool), SessionError> {
-        Ok(self.store.find_or_create(&Self::new_meta(uid, new)).await?)
+        let meta = Self::new_meta(uid, new);
+        let (id, created) = self.store.find_or_create(&meta).await?;
+        if created {
+            self.listed(meta);
+        }
+        Ok((id, created))
     }
 
     /// The session: from its live actor when the store is this process's alone (the actor
@@ -259,6 +304,46 @@ impl Sessions {
 
     pub async fn list(&self, uid: &str, query: &ListQuery) -> Result<Page, SessionError> {
         Ok(self.store.list(uid, query).await?)
+    }
+
+    /// Follows the user's list: its first page as `query` asks, then every change.
+    pub async fn follow_list(
+        &self,
+        uid: &str,
+        query: &ListQuery,
+    ) -> Result<ListAttachment, SessionError> {
+        let (pushes, follower) = self.lists.follow(uid, query.limit);
+        let page = self.store.list(uid, query).await?;
+        Ok(ListAttachment {
+            page,
+            pushes,
+            follower,
+        })
+    }
+
+    /// Sends a signal (its size checked by [`Limits::check_signal`]) to the session's sockets
+    /// on every instance, but `from`'s own; answers the session's `seq` when sent.
+    pub async fn signal(
+        &self,
+        uid: &str,
+        id: &str,
+        from: &str,
+        data: serde_json::Value,
+    ) -> Result<u64, SessionError> {
+        let wait = self.settings.send_timeout;
+        let signal = Arc::new((uid.to_owned(), Arc::<str>::from(from), data));
+        self.enqueue(id, move |handle| {
+            let signal = Arc::clone(&signal);
+            async move {
+                let (uid, from, data) = &*signal;
+                handle
+                    .signal(uid, Arc::clone(from), data.clone(), wait)
+                    .await
+            }
+        })
+        .await?
+        .wait()
+        .await
     }
 
     /// The committed events after `after_seq`, in order, when the event log still holds them

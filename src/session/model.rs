@@ -157,3 +157,57 @@ impl SessionEvent {
         }
     }
 }
+
+/// Images a [`Summary`] shows.
+pub const SUMMARY_IMAGES: usize = 6;
+
+/// What a history list shows of a session: its fields and counters, and its last few images.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub meta: SessionMeta,
+    /// The last images by `order` (at most [`SUMMARY_IMAGES`]), ascending.
+    pub last_images: Vec<SummaryImage>,
+}
+
+/// An image of a [`Summary`]: enough for a thumbnail and for restoring it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryImage {
+    pub url: String,
+    pub order: u32,
+    pub message_id: String,
+}
+
+impl Session {
+    /// The session as a history list shows it.
+    pub fn summary(&self) -> Summary {
+        let mut last: Vec<(&Image, &Message)> = Vec::with_capacity(SUMMARY_IMAGES + 1);
+        // Images added to earlier messages (as generations finish) may carry later orders than
+        // those of later messages: look at every message, keep the greatest orders.
+        // A message's images are sorted by order, so each is read from its greatest down, and
+        // left once its images can no longer make the cut.
+        for message in self.messages.iter().rev() {
+            for image in message.images.iter().rev() {
+                if last.len() < SUMMARY_IMAGES {
+                    last.push((image, message));
+                    continue;
+                }
+                match last.iter_mut().min_by_key(|(i, _)| i.order) {
+                    Some(least) if least.0.order < image.order => *least = (image, message),
+                    _ => break,
+                }
+            }
+        }
+        last.sort_by_key(|(image, _)| image.order);
+        Summary {
+            meta: self.meta.clone(),
+            last_images: last
+                .into_iter()
+                .map(|(image, message)| SummaryImage {
+                    url: image.url.clone(),
+                    order: image.order,
+                    message_id: message.id.clone(),
+                })
+                .collect(),
+        }
+    }
+}

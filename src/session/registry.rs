@@ -10,7 +10,8 @@ use tokio::sync::watch;
 use super::ActorSettings;
 use super::actor::SessionActor;
 use super::handle::{Command, SessionHandle};
-use crate::fanout::{Fanout, Notice};
+use super::lists::Lists;
+use crate::fanout::{Fanout, Notice, Topic};
 use crate::store::SessionStore;
 
 #[derive(Clone)]
@@ -35,6 +36,7 @@ struct Inner {
     store: Arc<dyn SessionStore>,
     settings: Arc<ActorSettings>,
     fanout: Arc<dyn Fanout>,
+    lists: Lists,
     next_actor_id: AtomicU64,
 }
 
@@ -43,6 +45,7 @@ impl SessionRegistry {
         store: Arc<dyn SessionStore>,
         settings: Arc<ActorSettings>,
         fanout: Arc<dyn Fanout>,
+        lists: Lists,
     ) -> Self {
         let registry = Self {
             inner: Arc::new(Inner {
@@ -50,13 +53,19 @@ impl SessionRegistry {
                 store,
                 settings,
                 fanout: Arc::clone(&fanout),
+                lists,
                 next_actor_id: AtomicU64::new(1),
             }),
         };
-        // Notices go to the session's actor if it runs here; if not, nothing here watches it.
+        // A session's notices go to its actor if it runs here (if not, nothing here watches
+        // it); a user's, to their lists.
         let weak = Arc::downgrade(&registry.inner);
-        fanout.deliver_to(Arc::new(move |session: &str, notice: Notice| {
+        fanout.deliver_to(Arc::new(move |topic: Topic<'_>, notice: Notice| {
             let Some(inner) = weak.upgrade() else { return };
+            let session = match topic {
+                Topic::Session(session) => session,
+                Topic::User(uid) => return inner.lists.take_notice(uid, notice),
+            };
             if let Some(slot) = inner.actors.get(session)
                 && let Slot::Live(handle) = &*slot
             {
@@ -85,6 +94,7 @@ impl SessionRegistry {
                         Arc::clone(&self.inner.settings),
                         self.clone(),
                         Arc::clone(&self.inner.fanout),
+                        self.inner.lists.clone(),
                     );
                     entry.insert(Slot::Live(handle.clone()));
                     return handle;

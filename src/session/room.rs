@@ -16,7 +16,8 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::model::SessionEvent;
+use super::lists::Relisted;
+use super::model::{SessionEvent, Summary};
 
 /// What every watcher of a session receives.
 #[derive(Debug)]
@@ -36,10 +37,29 @@ pub enum PushKind {
     Presence { connections: usize },
     /// The session was deleted; nothing follows. `seq` is one past its last event.
     Deleted { seq: u64 },
+    /// An ephemeral message from one connection to the session's others (not sequenced:
+    /// `seq` is the session's when it was sent).
+    Signal(Arc<Signal>),
+    /// On a user's list: a session of theirs changed (or was created).
+    Listed(Arc<Summary>),
+    /// On a user's list: the session was deleted; `seq` is one past its last event.
+    Unlisted { id: Arc<str>, seq: u64 },
+    /// On a user's list: the first page as the store holds it, to compare with what was shown
+    /// (notices may have been lost between instances).
+    Relisted(Arc<Relisted>),
+}
+
+/// A signal as its session's other connections receive it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    /// The sending connection, or `rest`.
+    pub from: Arc<str>,
+    pub seq: u64,
+    pub data: serde_json::Value,
 }
 
 impl Push {
-    fn new(kind: PushKind) -> Arc<Self> {
+    pub(super) fn new(kind: PushKind) -> Arc<Self> {
         Arc::new(Self {
             kind,
             at: Instant::now(),
@@ -51,7 +71,7 @@ impl Push {
     pub fn seq(&self) -> Option<u64> {
         match &self.kind {
             PushKind::Event(event) => Some(event.seq()),
-            PushKind::Presence { .. } | PushKind::Deleted { .. } => None,
+            _ => None,
         }
     }
 
@@ -161,6 +181,10 @@ impl Room {
             .shared
             .sender
             .send(Push::new(PushKind::Deleted { seq }));
+    }
+
+    pub(super) fn publish_signal(&self, signal: Arc<Signal>) {
+        let _ = self.shared.sender.send(Push::new(PushKind::Signal(signal)));
     }
 
     /// Sockets attached to other instances changed.

@@ -34,6 +34,16 @@ pub fn live_url(address: &str, id: &str, since: Option<u64>) -> String {
     url
 }
 
+/// The address of the user's list socket, with `query` (`status=…&limit=…`, or empty).
+pub fn list_url(address: &str, query: &str) -> String {
+    let mut url = format!("{}{BASE}/live", address.replacen("http", "ws", 1));
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
 /// The frames a socket resuming from `since` receives, up to and including `resumed`
 /// (presence left out).
 pub async fn replay(address: &str, id: &str, token: &str, since: u64) -> Vec<Value> {
@@ -50,6 +60,12 @@ pub async fn replay(address: &str, id: &str, token: &str, since: u64) -> Vec<Val
 }
 
 impl TestApp {
+    /// A socket of `uid`'s list, authenticated by header.
+    #[allow(dead_code)] // not every test binary follows lists
+    pub async fn list_tab(&self, uid: &str, query: &str) -> LiveClient {
+        LiveClient::connect(&list_url(&self.address, query), Some(&self.token(uid))).await
+    }
+
     /// A tab of `uid` on session `id`, authenticated by header, having read its first frame
     /// (the snapshot, or the replay) into its buffer.
     pub async fn tab(&self, uid: &str, id: &str) -> LiveClient {

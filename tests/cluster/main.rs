@@ -13,6 +13,7 @@ mod live_client;
 
 mod fanout;
 mod readiness;
+mod resume;
 
 use std::path::PathBuf;
 

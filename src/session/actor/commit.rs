@@ -67,6 +67,7 @@ impl SessionActor {
             match committed {
                 Ok(()) => {
                     self.published(&commit);
+                    self.listed(&state);
                     answer(writes, results);
                     return Ok(state);
                 }

@@ -13,11 +13,12 @@ mod commit;
 mod sync;
 
 use super::handle::{Command, SessionHandle};
+use super::lists::Lists;
 use super::registry::SessionRegistry;
 use super::room::Room;
 use super::state::{Op, Outcome, SessionState};
 use super::{ActorSettings, AttachStart, Attachment, SessionError};
-use crate::fanout::{Fanout, Notice};
+use crate::fanout::{Fanout, Notice, Topic};
 use crate::store::SessionStore;
 
 /// Most commands in one group commit.
@@ -35,6 +36,8 @@ pub(super) struct SessionActor {
     /// The session's watchers, while there are any.
     room: Option<Room>,
     fanout: Arc<dyn Fanout>,
+    /// Where the session's summary goes after each change.
+    lists: Lists,
     /// The last `seq` published to the room: the room only ever receives the next one.
     published_seq: u64,
     /// Sockets attached to this session on other instances, and when each last said so.
@@ -46,6 +49,12 @@ pub(super) struct SessionActor {
 struct PendingWatch {
     since: Option<u64>,
     reply: oneshot::Sender<Result<Attachment, SessionError>>,
+}
+
+struct PendingSignal {
+    from: Arc<str>,
+    data: serde_json::Value,
+    reply: oneshot::Sender<Result<u64, SessionError>>,
 }
 
 struct PendingWrite {
@@ -69,6 +78,7 @@ impl SessionActor {
         settings: Arc<ActorSettings>,
         registry: SessionRegistry,
         fanout: Arc<dyn Fanout>,
+        lists: Lists,
     ) -> SessionHandle {
         let (sender, commands) = mpsc::channel(settings.mailbox.max(1));
         let actor = SessionActor {
@@ -80,6 +90,7 @@ impl SessionActor {
             commands,
             room: None,
             fanout,
+            lists,
             published_seq: 0,
             remote_presence: HashMap::new(),
             subscribed: false,
@@ -163,6 +174,7 @@ impl SessionActor {
         let mut watches = Vec::new();
         let mut deletions = Vec::new();
         let mut reads = Vec::new();
+        let mut signals = Vec::new();
         let mut notices = Vec::new();
         for command in group {
             match command {
@@ -179,6 +191,14 @@ impl SessionActor {
                 Command::Read { uid, reply } if uid == owner && deletions.is_empty() => {
                     reads.push(reply);
                 }
+                Command::Signal {
+                    uid,
+                    from,
+                    data,
+                    reply,
+                } if uid == owner && deletions.is_empty() => {
+                    signals.push(PendingSignal { from, data, reply });
+                }
                 other => other.refuse(SessionError::NotFound),
             }
         }
@@ -194,17 +214,22 @@ impl SessionActor {
         for reply in reads {
             let _ = reply.send(Ok(state.shared()));
         }
+        if !watches.is_empty() && !self.store.exclusive() {
+            // Other instances write too, and what they committed reaches this one only as
+            // notices, if it is subscribed at all and they have arrived: a new watcher starts
+            // from the store's state as of now, so that it never starts behind a `sinceSeq`
+            // it was given (nor behind what the room shows).
+            state = self.catch_up(state).await?;
+        }
         for watch in watches {
-            // A new watcher starts where the room is: bring a stale state up to it.
-            for _ in 0..3 {
-                if state.meta().seq == self.published_seq {
-                    break;
-                }
-                state = self.catch_up(state).await?;
-            }
             let attachment = self.attach(&state, watch.since).await;
             // A watcher that went away meanwhile is dropped here, which updates presence.
             let _ = watch.reply.send(attachment);
+        }
+        for signal in signals {
+            let seq = self.published_seq.max(state.meta().seq);
+            self.signal(seq, signal.from, signal.data);
+            let _ = signal.reply.send(Ok(seq));
         }
         if let Some(reply) = deletions.pop() {
             let result = self
@@ -216,10 +241,13 @@ impl SessionActor {
             let _ = reply.send(result);
             if deleted {
                 tracing::debug!(session = %self.id, "session deleted");
+                let seq = state.meta().seq + 1;
                 if let Some(room) = &self.room {
-                    room.publish_deleted(state.meta().seq + 1);
+                    room.publish_deleted(seq);
                 }
-                self.fanout.publish(&self.id, &Notice::Deleted);
+                self.fanout
+                    .publish(Topic::Session(&self.id), &Notice::Deleted);
+                self.lists.removed(&owner, &self.id, seq);
                 return Err(Stop::Gone);
             }
         }
@@ -313,7 +341,7 @@ impl SessionActor {
         self.registry.forget_actor(&self.id, self.actor_id);
         self.commands.close();
         if self.subscribed {
-            self.fanout.unwatch(&self.id);
+            self.fanout.unwatch(Topic::Session(&self.id));
         }
         let refusal = match stop {
             // Nothing can be queued: the mailbox was empty when the actor left the registry.

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::{SessionActor, SessionState, Stop};
-use crate::fanout::Notice;
+use crate::fanout::{Notice, Topic};
 use crate::session::model::SessionEvent;
 use crate::session::room::Room;
+use crate::session::room::Signal;
 use crate::store::Commit;
 
 impl SessionActor {
@@ -20,7 +21,7 @@ impl SessionActor {
         let announce = Box::new(move |connections| {
             let instance = fanout.instance().to_owned();
             fanout.publish(
-                &id,
+                Topic::Session(&id),
                 &Notice::Presence {
                     instance,
                     connections,
@@ -28,7 +29,7 @@ impl SessionActor {
             );
         });
         if !self.subscribed {
-            self.fanout.watch(&self.id);
+            self.fanout.watch(Topic::Session(&self.id));
             self.subscribed = true;
         }
         Room::new(
@@ -48,7 +49,31 @@ impl SessionActor {
         self.published_seq = commit.meta.seq;
         if self.fanout.is_shared() {
             let events = commit.events.clone();
-            self.fanout.publish(&self.id, &Notice::Committed { events });
+            self.fanout
+                .publish(Topic::Session(&self.id), &Notice::Committed { events });
+        }
+    }
+
+    /// The session as it now stands, to its user's lists.
+    pub(super) fn listed(&self, state: &SessionState) {
+        if self.lists.wanted(&state.meta().uid) {
+            self.lists.changed(Arc::new(state.session().summary()));
+        }
+    }
+
+    /// A signal: to this instance's watchers, then to the other instances'.
+    pub(super) fn signal(&self, seq: u64, from: Arc<str>, data: serde_json::Value) {
+        let signal = Signal { from, seq, data };
+        if self.fanout.is_shared() {
+            let notice = Notice::Signal {
+                from: signal.from.to_string(),
+                seq,
+                data: signal.data.clone(),
+            };
+            self.fanout.publish(Topic::Session(&self.id), &notice);
+        }
+        if let Some(room) = &self.room {
+            room.publish_signal(Arc::new(signal));
         }
     }
 
@@ -92,10 +117,19 @@ impl SessionActor {
                 self.update_remote_presence();
                 Ok(state)
             }
+            Notice::Signal { from, seq, data } => {
+                if let Some(room) = &self.room {
+                    let from = from.into();
+                    room.publish_signal(Arc::new(Signal { from, seq, data }));
+                }
+                Ok(state)
+            }
             Notice::Resync => {
                 state = self.catch_up(state).await?;
                 Ok(state)
             }
+            // A user's notices are not a session's.
+            Notice::Listed { .. } | Notice::Unlisted { .. } => Ok(state),
         }
     }
 
@@ -107,7 +141,7 @@ impl SessionActor {
             let instance = self.fanout.instance().to_owned();
             let connections = room.watchers();
             self.fanout.publish(
-                &self.id,
+                Topic::Session(&self.id),
                 &Notice::Presence {
                     instance,
                     connections,

@@ -23,6 +23,19 @@ pub struct Limits {
     /// Ids, `model`, `style` and `frameSize`.
     pub max_field_chars: usize,
     pub max_images_per_session: u32,
+    /// A signal's `data`, encoded as JSON.
+    pub max_signal_bytes: usize,
+}
+
+impl Limits {
+    /// A signal's `data`, unless it is larger than allowed (then its encoded size).
+    pub fn check_signal(&self, data: serde_json::Value) -> Result<serde_json::Value, usize> {
+        let encoded = data.to_string().len();
+        if encoded > self.max_signal_bytes {
+            return Err(encoded);
+        }
+        Ok(data)
+    }
 }
 
 impl Default for Limits {
@@ -34,6 +47,7 @@ impl Default for Limits {
             max_url_chars: 2_048,
             max_field_chars: 128,
             max_images_per_session: 10_000,
+            max_signal_bytes: 4 * 1024,
         }
     }
 }
