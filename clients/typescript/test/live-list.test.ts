@@ -235,6 +235,35 @@ describe("LiveSessions", () => {
     assert.deepEqual(watcher.backwards, []);
   });
 
+  test("never moves a session back when the connection delivers stale and duplicated summaries", async () => {
+    const uid = newUser();
+    const rest = api(uid);
+    const { sessionDocId: id } = await rest.createSession({ sessionId: "s", model: "m" });
+    // An injected fault: every session.changed arrives twice, then the one before it again.
+    let previous: (() => void) | undefined;
+    const Stale = interposed({
+      receive: (data, deliver) => {
+        deliver();
+        if ((JSON.parse(data) as { type: string }).type !== "session.changed") return;
+        deliver();
+        previous?.();
+        previous = deliver;
+      },
+    });
+    const watcher = watch(api(uid, { WebSocket: Stale }).liveSessions());
+    const seen: number[] = [];
+    watcher.list.on("sessions", () => seen.push(watcher.list.get(id)?.seq ?? -1));
+    await until("attached", () => watcher.list.state === "live");
+    for (let n = 1; n <= 5; n++) await rest.appendMessage(id, { prompt: `p${n}`, images: [image(n)] });
+    await until("seq 5", () => watcher.list.get(id)?.seq === 5);
+    await new Promise((done) => setTimeout(done, 200));
+    assert.equal(watcher.list.get(id)?.totalImages, 5);
+    assert.deepEqual(seen, [...seen].sort((x, y) => x - y), "the list's copy only moved forward");
+    assert.deepEqual(watcher.backwards, []);
+    assert.equal(new Set(watcher.changed.map((c) => c.seq)).size, watcher.changed.length, "each summary applied once");
+    await converged(rest, watcher.list);
+  });
+
   test("refreshes an expiring token on the open socket, without reconnecting", async () => {
     const uid = newUser();
     let calls = 0;
