@@ -12,6 +12,7 @@ mod helpers;
 mod live_client;
 
 mod fanout;
+mod lists;
 mod readiness;
 mod resume;
 

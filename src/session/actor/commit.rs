@@ -96,10 +96,18 @@ impl SessionActor {
                 }
                 Err(err) => {
                     tracing::warn!(session = %self.id, error = %err, "commit failed");
-                    let stop = Stop::Failed(err.to_string());
-                    // The state holds uncommitted changes: the actor stops and its successor
-                    // loads what the store really has.
-                    return Err(fail_all(writes, err.into(), stop));
+                    let cause: SessionError = err.into();
+                    for write in writes {
+                        let _ = write.reply.send(Err(cause.clone()));
+                    }
+                    // The state holds changes the store may or may not have: it goes on from
+                    // what the store says (showing the watchers whatever did commit), and only
+                    // a store it cannot read stops it, closing its sockets.
+                    let fresh = self.catch_up(state).await?;
+                    if fresh.meta().seq > expected_seq {
+                        self.listed(&fresh);
+                    }
+                    return Ok(fresh);
                 }
             }
         }

@@ -136,7 +136,16 @@ impl SessionActor {
     /// Periodic, with other instances about: catch up with the store (in case a notice was
     /// lost), say how many watchers this instance has, and forget instances gone silent.
     pub(super) async fn resync(&mut self, state: SessionState) -> Result<SessionState, Stop> {
-        let state = self.catch_up(state).await?;
+        let state = match self.store.load(&self.id).await {
+            Ok(Some(fresh)) => self.caught_up(fresh).await?,
+            Ok(None) => return Err(self.gone()),
+            Err(err) => {
+                // The store is slow or away: the watchers keep what they have, and the next
+                // resync (or commit) tries again, rather than every socket reconnecting.
+                tracing::warn!(session = %self.id, error = %err, "cannot resync with the store");
+                state
+            }
+        };
         if let Some(room) = &self.room {
             let instance = self.fanout.instance().to_owned();
             let connections = room.watchers();
@@ -165,16 +174,26 @@ impl SessionActor {
     /// shown yet, from the store's event log. If the log no longer holds them, the room closes:
     /// its sockets reconnect and start from a snapshot.
     pub(super) async fn catch_up(&mut self, _stale: SessionState) -> Result<SessionState, Stop> {
-        let fresh = match self.store.load(&self.id).await {
-            Ok(Some(session)) => session,
-            Ok(None) => {
-                if let Some(room) = &self.room {
-                    room.publish_deleted(self.published_seq + 1);
-                }
-                return Err(Stop::Gone);
-            }
-            Err(err) => return Err(Stop::Failed(err.to_string())),
-        };
+        match self.store.load(&self.id).await {
+            Ok(Some(fresh)) => self.caught_up(fresh).await,
+            Ok(None) => Err(self.gone()),
+            Err(err) => Err(Stop::Failed(err.to_string())),
+        }
+    }
+
+    /// The session is no longer in the store: its watchers are told.
+    fn gone(&self) -> Stop {
+        if let Some(room) = &self.room {
+            room.publish_deleted(self.published_seq + 1);
+        }
+        Stop::Gone
+    }
+
+    /// Publishes what `fresh` (just read from the store) holds that the room has not shown.
+    async fn caught_up(
+        &mut self,
+        fresh: crate::session::model::Session,
+    ) -> Result<SessionState, Stop> {
         if fresh.meta.seq > self.published_seq && self.room.is_some() {
             match self.store.events_since(&self.id, self.published_seq).await {
                 Ok(Some(events)) => {
