@@ -30,6 +30,11 @@ async fn a_signal_reaches_the_sessions_other_sockets_only_and_changes_nothing() 
     );
     let mut elsewhere = attached(&app, "u", &other).await;
     let before = app.session("u", &id).await;
+    let stored = app.settled_store_counts().await;
+    assert!(
+        stored.values().any(|count| *count > 0),
+        "the counts see the session: {stored:?}"
+    );
 
     let data =
         json!({ "kind": "generation", "generation": "g1", "state": "progress", "progress": 0.4 });
@@ -57,6 +62,24 @@ async fn a_signal_reaches_the_sessions_other_sockets_only_and_changes_nothing() 
             (Some("rest"), &json!("preview"))
         );
     }
+    for n in 0..20 {
+        sender.request("signal", json!({ "data": n })).await;
+        app.post(&format!("{BASE}/{id}/signals"), "u", json!({ "data": n }))
+            .await
+            .ok();
+    }
+    for _ in 0..40 {
+        signal(&mut peer).await;
+    }
+    for _ in 0..20 {
+        assert_eq!(signal(&mut sender).await["from"], "rest", "never its own");
+    }
+    assert_eq!(
+        app.settled_store_counts().await,
+        stored,
+        "no row, document or byte of the store changed"
+    );
+
     // A write after them is the next event everywhere: the sender never got its own signal,
     // the other session got none.
     app.append("u", &id, json!({ "prompt": "p", "images": [] }))

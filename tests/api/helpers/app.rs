@@ -94,6 +94,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp
 pub const BASE: &str = "/api/live-chat-sessions";
 
 impl TestApp {
+    /// The server's data dir.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     pub fn token(&self, uid: &str) -> String {
         TokenIssuer::hs256(self.secret.as_bytes())
             .issue(uid, 3600)

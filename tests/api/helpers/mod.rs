@@ -3,6 +3,7 @@
 mod app;
 mod openapi;
 mod process;
+mod stored;
 
 use std::path::Path;
 
