@@ -18,20 +18,10 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
 use super::model::Summary;
-use super::room::{Push, PushKind};
+use super::push::{Push, PushKind, Relisted};
 use super::validation::ListQuery;
 use crate::fanout::{Fanout, Notice, Topic};
 use crate::store::SessionStore;
-
-/// A page of the user's list as the store answered it, for followers to compare with theirs.
-#[derive(Debug, PartialEq)]
-pub struct Relisted {
-    pub summaries: Vec<Arc<Summary>>,
-    /// Whether the page holds every session of the user (no later page).
-    pub complete: bool,
-    /// When the read began: what a follower learned before then, the page reflects.
-    pub read_at: Instant,
-}
 
 #[derive(Clone)]
 pub(super) struct Lists {

@@ -10,76 +10,14 @@
 //! take a couple of the ring's slots rather than all of them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::lists::Relisted;
-use super::model::{SessionEvent, Summary};
-
-/// What every watcher of a session receives.
-#[derive(Debug)]
-pub struct Push {
-    pub kind: PushKind,
-    /// When it was published (for the delivery latency in the metrics).
-    pub at: Instant,
-    /// Its encoding for the wire, made once for all watchers.
-    encoded: OnceLock<Arc<str>>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum PushKind {
-    /// A committed change.
-    Event(SessionEvent),
-    /// The number of sockets attached changed (not sequenced).
-    Presence { connections: usize },
-    /// The session was deleted; nothing follows. `seq` is one past its last event.
-    Deleted { seq: u64 },
-    /// An ephemeral message from one connection to the session's others (not sequenced:
-    /// `seq` is the session's when it was sent).
-    Signal(Arc<Signal>),
-    /// On a user's list: a session of theirs changed (or was created).
-    Listed(Arc<Summary>),
-    /// On a user's list: the session was deleted; `seq` is one past its last event.
-    Unlisted { id: Arc<str>, seq: u64 },
-    /// On a user's list: the first page as the store holds it, to compare with what was shown
-    /// (notices may have been lost between instances).
-    Relisted(Arc<Relisted>),
-}
-
-/// A signal as its session's other connections receive it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Signal {
-    /// The sending connection, or `rest`.
-    pub from: Arc<str>,
-    pub seq: u64,
-    pub data: serde_json::Value,
-}
-
-impl Push {
-    pub(super) fn new(kind: PushKind) -> Arc<Self> {
-        Arc::new(Self {
-            kind,
-            at: Instant::now(),
-            encoded: OnceLock::new(),
-        })
-    }
-
-    /// The `seq` of an event push.
-    pub fn seq(&self) -> Option<u64> {
-        match &self.kind {
-            PushKind::Event(event) => Some(event.seq()),
-            _ => None,
-        }
-    }
-
-    /// The push encoded by `encode`, which runs for the first watcher only.
-    pub fn encoded(&self, encode: impl FnOnce(&PushKind) -> String) -> Arc<str> {
-        Arc::clone(self.encoded.get_or_init(|| encode(&self.kind).into()))
-    }
-}
+use super::model::SessionEvent;
+use super::push::{Push, PushKind, Signal};
 
 /// Called with this instance's number of watchers whenever it changes (to tell the others).
 pub(super) type Announce = Box<dyn Fn(usize) + Send + Sync>;

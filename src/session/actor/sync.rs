@@ -9,8 +9,8 @@ use tokio::time::Instant;
 use super::{SessionActor, SessionState, Stop};
 use crate::fanout::{Notice, Topic};
 use crate::session::model::SessionEvent;
+use crate::session::push::Signal;
 use crate::session::room::Room;
-use crate::session::room::Signal;
 use crate::store::Commit;
 
 impl SessionActor {
