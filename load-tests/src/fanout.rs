@@ -1,6 +1,10 @@
 //! `fanout`: S sessions × T tabs; one tab per session writes `message.add` at R per second and
 //! every tab receives every event. Latency is from the send to the receipt on each other tab;
 //! every tab checks that `seq` arrives without gap.
+//!
+//! `signal`: the same sessions and tabs, the writing tab sending `signal` commands instead (not
+//! stored, pushed to the session's other sockets only): latency from the send to the receipt on
+//! each other tab, and the signals each receiving tab missed of those its sender had answered.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +18,17 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::disk::DiskMeter;
+use crate::lists::ListSockets;
 use crate::{Client, Common, run_id};
+
+/// What the writing tab of each session sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Traffic {
+    /// `message.add` with one image: committed, then pushed to every tab as `message.added`.
+    Appends,
+    /// `signal`: pushed to every other tab, never stored.
+    Signals,
+}
 
 pub struct Totals {
     pub latency_us: Histogram<u64>,
@@ -23,6 +37,14 @@ pub struct Totals {
     pub appends: u64,
     pub gaps: u64,
     pub errors: u64,
+    /// Signals the server answered `ok` to their sender.
+    pub signals_sent: u64,
+    /// Signals a receiving tab did not get of those its session's sender had answered, and the
+    /// receiving tabs that missed any.
+    pub signals_lost: u64,
+    pub tabs_with_losses: u64,
+    /// Signals that came back to the tab that sent them (the server must not echo them).
+    pub signals_echoed: u64,
 }
 
 impl Totals {
@@ -33,6 +55,10 @@ impl Totals {
             appends: 0,
             gaps: 0,
             errors: 0,
+            signals_sent: 0,
+            signals_lost: 0,
+            tabs_with_losses: 0,
+            signals_echoed: 0,
         }
     }
 
@@ -42,6 +68,10 @@ impl Totals {
         self.appends += other.appends;
         self.gaps += other.gaps;
         self.errors += other.errors;
+        self.signals_sent += other.signals_sent;
+        self.signals_lost += other.signals_lost;
+        self.tabs_with_losses += other.tabs_with_losses;
+        self.signals_echoed += other.signals_echoed;
     }
 }
 
@@ -52,9 +82,18 @@ pub async fn fanout(
     rate: u32,
     spread: Vec<String>,
     server_pid: Option<u32>,
+    list_sockets: usize,
 ) -> anyhow::Result<()> {
     let instances = 1 + spread.len();
-    let (total, disk) = drive(&common, sessions, tabs, rate, spread, server_pid).await?;
+    let lists = if list_sockets > 0 {
+        let mut lists = ListSockets::open(&common, "load-fanout", list_sockets).await?;
+        lists.measure().await;
+        Some(lists)
+    } else {
+        None
+    };
+    let traffic = Traffic::Appends;
+    let (total, disk) = drive(&common, sessions, tabs, rate, spread, server_pid, traffic).await?;
     let seconds = common.duration as f64;
     let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
     println!(
@@ -83,6 +122,74 @@ pub async fn fanout(
     if let Some(disk) = disk {
         summary["disk"] = disk.finish(total.appends).await?;
     }
+    summary["list_sockets"] = json!(list_sockets);
+    if let Some(lists) = lists {
+        summary["lists"] = lists.finish(seconds).await?;
+    }
+    println!("{summary}");
+    Ok(())
+}
+
+/// The `signal` scenario: one tab per session sends `signal` at `rate` per second, the other
+/// tabs receive them.
+pub async fn signal(
+    common: Common,
+    sessions: usize,
+    tabs: usize,
+    rate: u32,
+    spread: Vec<String>,
+) -> anyhow::Result<()> {
+    let instances = 1 + spread.len();
+    let traffic = Traffic::Signals;
+    let (total, _) = drive(&common, sessions, tabs, rate, spread, None, traffic).await?;
+    let seconds = common.duration as f64;
+    let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
+    let expected = total.signals_sent * (tabs as u64).saturating_sub(1);
+    println!(
+        "signal: {sessions} sessions × {tabs} tabs on {instances} instance(s), {rate} signals/s per session, {seconds} s"
+    );
+    println!(
+        "  {:>9} {:>14} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7}",
+        "sent/s",
+        "deliveries/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "lost",
+        "echoed",
+        "errors"
+    );
+    println!(
+        "  {:>9.0} {:>14.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7} {:>7}",
+        total.signals_sent as f64 / seconds,
+        total.deliveries as f64 / seconds,
+        ms(0.5),
+        ms(0.95),
+        ms(0.99),
+        total.latency_us.max() as f64 / 1000.0,
+        total.signals_lost,
+        total.signals_echoed,
+        total.errors
+    );
+    println!(
+        "  {} signals answered, {expected} deliveries owed to the other tabs, {} received; {} of {} receiving tabs missed some; {} out of order",
+        total.signals_sent,
+        total.deliveries,
+        total.tabs_with_losses,
+        sessions * tabs.saturating_sub(1),
+        total.gaps
+    );
+    let summary = json!({
+        "scenario": "signal", "sessions": sessions, "tabs": tabs, "instances": instances, "rate": rate, "seconds": seconds,
+        "sent": total.signals_sent, "sent_per_second": total.signals_sent as f64 / seconds,
+        "expected_deliveries": expected, "deliveries": total.deliveries,
+        "deliveries_per_second": total.deliveries as f64 / seconds,
+        "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99),
+        "max_ms": total.latency_us.max() as f64 / 1000.0, "lost": total.signals_lost,
+        "tabs_with_losses": total.tabs_with_losses, "out_of_order": total.gaps,
+        "echoed": total.signals_echoed, "errors": total.errors,
+    });
     println!("{summary}");
     Ok(())
 }
@@ -110,7 +217,9 @@ pub async fn rising(
         if over_in_a_row == 2 {
             break;
         }
-        let (total, _) = drive(&common, sessions, tabs, rate, spread.clone(), None).await?;
+        let traffic = Traffic::Appends;
+        let (total, _) =
+            drive(&common, sessions, tabs, rate, spread.clone(), None, traffic).await?;
         let per_second = total.deliveries as f64 / seconds;
         let p50 = total.latency_us.value_at_quantile(0.5) as f64 / 1000.0;
         let p99 = total.latency_us.value_at_quantile(0.99) as f64 / 1000.0;
@@ -142,8 +251,8 @@ pub async fn rising(
     Ok(())
 }
 
-/// Opens the sockets, writes for `common.duration` seconds, and collects what every tab saw;
-/// given the server's pid, its disk writes are metered from the first write on.
+/// Opens the sockets, writes (or signals) for `common.duration` seconds, and collects what
+/// every tab saw; given the server's pid, its disk writes are metered from the first write on.
 pub async fn drive(
     common: &Common,
     sessions: usize,
@@ -151,6 +260,7 @@ pub async fn drive(
     rate: u32,
     spread: Vec<String>,
     server_pid: Option<u32>,
+    traffic: Traffic,
 ) -> anyhow::Result<(Totals, Option<DiskMeter>)> {
     let client = Client::new(common, "load-fanout")?;
     let run = run_id();
@@ -163,6 +273,8 @@ pub async fn drive(
     // Writers wait for every socket to be open.
     let (start, started_rx) = tokio::sync::watch::channel(false);
     let mut readers = Vec::new();
+    // The session and tab of each reader (tab 0 writes).
+    let mut tabs_of = Vec::new();
     let mut writers = Vec::new();
     eprintln!("opening {} sockets…", sessions * tabs);
     for s in 0..sessions {
@@ -201,8 +313,13 @@ pub async fn drive(
                             return;
                         }
                         n += 1;
-                        let frame = json!({ "id": n, "type": "message.add", "prompt": format!("{now}"),
-                            "images": [{ "url": format!("https://img.example/{run}/{s}/{n}.png") }] });
+                        let frame = match traffic {
+                            Traffic::Appends => json!({ "id": n, "type": "message.add", "prompt": format!("{now}"),
+                                "images": [{ "url": format!("https://img.example/{run}/{s}/{n}.png") }] }),
+                            // The send time and the signal's number, in a generation's progress.
+                            Traffic::Signals => json!({ "id": n, "type": "signal", "data": { "kind": "generation",
+                                "generation": format!("{run}-{s}"), "state": "progress", "sent": now, "n": n } }),
+                        };
                         if sink.send(Message::text(frame.to_string())).await.is_err() {
                             return;
                         }
@@ -213,6 +330,8 @@ pub async fn drive(
             readers.push(tokio::spawn(async move {
                 let mut totals = Totals::new();
                 let mut last_seq = first_seq;
+                // The number of the last signal received.
+                let mut last_n = 0;
                 loop {
                     let grace = Duration::from_secs(2);
                     let next = tokio::time::timeout(grace, stream.next()).await;
@@ -243,11 +362,26 @@ pub async fn drive(
                                 let _ = totals.latency_us.record(now.saturating_sub(sent).max(1));
                             }
                         }
+                        Some("signal") if t == 0 => totals.signals_echoed += 1,
+                        Some("signal") => {
+                            let data = &frame["data"];
+                            let n = data["n"].as_u64().unwrap_or_default();
+                            if n != last_n + 1 {
+                                totals.gaps += 1;
+                            }
+                            last_n = n;
+                            totals.deliveries += 1;
+                            let sent = data["sent"].as_u64().unwrap_or(0);
+                            let now = base.elapsed().as_micros() as u64;
+                            let _ = totals.latency_us.record(now.saturating_sub(sent).max(1));
+                        }
                         Some("reply") if frame["ok"] == false => totals.errors += 1,
+                        Some("reply") if traffic == Traffic::Signals => totals.signals_sent += 1,
                         _ => {}
                     }
                 }
             }));
+            tabs_of.push((s, t));
         }
     }
     eprintln!("writing for {} s…", common.duration);
@@ -261,11 +395,26 @@ pub async fn drive(
     for writer in writers {
         let _ = writer.await;
     }
-    let mut total = Totals::new();
+    let mut parts = Vec::with_capacity(readers.len());
     for reader in readers {
-        if let Ok(part) = reader.await {
-            total.add(&part);
+        parts.push(reader.await.unwrap_or_else(|_| Totals::new()));
+    }
+    let mut total = Totals::new();
+    if traffic == Traffic::Signals {
+        // What each receiving tab missed of the signals its session's writer had answered.
+        let mut answered = vec![0; sessions];
+        for (part, &(s, _)) in parts.iter().zip(&tabs_of) {
+            answered[s] += part.signals_sent;
         }
+        for (part, &(s, t)) in parts.iter_mut().zip(&tabs_of) {
+            if t != 0 && part.deliveries < answered[s] {
+                part.signals_lost = answered[s] - part.deliveries;
+                part.tabs_with_losses = 1;
+            }
+        }
+    }
+    for part in &parts {
+        total.add(part);
     }
     Ok((total, disk))
 }

@@ -1,6 +1,7 @@
 //! `idle`: N sockets attached and silent, spread over S sessions; the server's resident memory
 //! before and after, per socket (from `/proc/PID/status` of `--server-pid`). Past ~28,000
-//! sockets one source address runs out of ports, so sockets spread over 127.0.0.x.
+//! sockets one source address runs out of ports, so sockets spread over 127.0.0.x. With
+//! `--list`, the sockets follow the user's list (`GET /api/live-chat-sessions/live`) instead.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -35,6 +36,7 @@ pub async fn idle(
     sessions: usize,
     server_pid: u32,
     hold: u64,
+    list: bool,
 ) -> anyhow::Result<()> {
     let client = Client::new(&common, "load-idle")?;
     let run = run_id();
@@ -62,10 +64,14 @@ pub async fn idle(
         let socket = tokio::net::TcpSocket::new_v4()?;
         socket.bind(SocketAddr::new(source, 0))?;
         let stream = socket.connect(target).await?;
-        let url = format!(
-            "{ws_base}/api/live-chat-sessions/{}/live",
-            ids[n % ids.len()]
-        );
+        let url = if list {
+            format!("{ws_base}/api/live-chat-sessions/live")
+        } else {
+            format!(
+                "{ws_base}/api/live-chat-sessions/{}/live",
+                ids[n % ids.len()]
+            )
+        };
         let mut request = url.into_client_request()?;
         request
             .headers_mut()
@@ -75,7 +81,7 @@ pub async fn idle(
             tokio_tungstenite::MaybeTlsStream::Plain(stream),
         )
         .await?;
-        // The snapshot, so the socket is fully attached.
+        // The snapshot (or the list's `sessions` page), so the socket is fully attached.
         ws.next().await.context("no snapshot")??;
         held.push(ws);
         if (n + 1) % 1_000 == 0 {
@@ -89,8 +95,9 @@ pub async fn idle(
     let fds = open_fds(server_pid)?;
     let added = after.saturating_sub(before);
     let per_socket = added as f64 * 1024.0 / sockets.max(1) as f64;
+    let kind = if list { "the user's list" } else { "sessions" };
     println!(
-        "idle: {sockets} sockets over {sessions} sessions, opened in {:.1} s",
+        "idle: {sockets} sockets on {kind} ({sessions} sessions), opened in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     println!(
@@ -107,7 +114,7 @@ pub async fn idle(
     );
     println!(
         "{}",
-        json!({ "scenario": "idle", "sockets": sockets, "sessions": sessions,
+        json!({ "scenario": if list { "idle-list" } else { "idle" }, "sockets": sockets, "sessions": sessions,
         "rss_before_kib": before, "rss_after_kib": after, "bytes_per_socket": per_socket, "server_fds": fds })
     );
     drop(held);

@@ -8,6 +8,7 @@ mod disk;
 mod fanout;
 mod identity;
 mod idle;
+mod lists;
 mod report;
 mod soak;
 
@@ -95,6 +96,27 @@ enum Scenario {
         /// The server's process id: its disk writes per durable append are read from /proc.
         #[arg(long, conflicts_with = "rates")]
         server_pid: Option<u32>,
+        /// Sockets on the user's list (`GET /api/live-chat-sessions/live`), opened for the
+        /// writing user before measuring and read all along; what they received is reported.
+        #[arg(long, default_value_t = 0, conflicts_with = "rates")]
+        list_sockets: usize,
+    },
+    /// One tab per session sends `signal`s, the other tabs receive them: delivery latency and
+    /// losses.
+    Signal {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 100)]
+        sessions: usize,
+        /// Sockets per session (one of them sends).
+        #[arg(long, default_value_t = 4)]
+        tabs: usize,
+        /// Signals per second per session.
+        #[arg(long, default_value_t = 20)]
+        rate: u32,
+        /// More instances of one cluster, as for `fanout`.
+        #[arg(long = "spread")]
+        spread: Vec<String>,
     },
     /// A realistic mix for a while: live sessions writing and every tab reading, restores over
     /// REST; errors, gaps, and the server's memory and descriptors over time.
@@ -136,6 +158,10 @@ enum Scenario {
         /// Seconds to hold the sockets before measuring.
         #[arg(long, default_value_t = 5)]
         hold: u64,
+        /// Sockets on the user's list (`GET /api/live-chat-sessions/live`, each reads its
+        /// `sessions` page) instead of sessions' sockets; `--sessions` are created all the same.
+        #[arg(long)]
+        list: bool,
     },
     /// Write a signing key and its x509 map, for `--firebase-key` (serve `x509.json` as the
     /// server's `--firebase-keys-url`).
@@ -160,6 +186,10 @@ enum Scenario {
         /// The server's process id: its disk writes per durable append are read from /proc.
         #[arg(long)]
         server_pid: Option<u32>,
+        /// Sockets on the user's list (`GET /api/live-chat-sessions/live`), opened for the
+        /// appending user before measuring and read all along; what they received is reported.
+        #[arg(long, default_value_t = 0)]
+        list_sockets: usize,
     },
 }
 
@@ -252,7 +282,8 @@ async fn main() -> anyhow::Result<()> {
             common,
             sessions,
             server_pid,
-        } => append(common, sessions, server_pid).await,
+            list_sockets,
+        } => append(common, sessions, server_pid, list_sockets).await,
         Scenario::Keys { out } => identity::write_keys(&out),
         Scenario::Verify { iterations } => identity::verify_cost(iterations).await,
         Scenario::Soak {
@@ -278,7 +309,8 @@ async fn main() -> anyhow::Result<()> {
             sessions,
             server_pid,
             hold,
-        } => idle::idle(common, sockets, sessions, server_pid, hold).await,
+            list,
+        } => idle::idle(common, sockets, sessions, server_pid, hold, list).await,
         Scenario::Fanout {
             common,
             sessions,
@@ -287,9 +319,26 @@ async fn main() -> anyhow::Result<()> {
             spread,
             rates,
             server_pid,
+            list_sockets,
         } if rates.is_empty() => {
-            fanout::fanout(common, sessions, tabs, rate, spread, server_pid).await
+            fanout::fanout(
+                common,
+                sessions,
+                tabs,
+                rate,
+                spread,
+                server_pid,
+                list_sockets,
+            )
+            .await
         }
+        Scenario::Signal {
+            common,
+            sessions,
+            tabs,
+            rate,
+            spread,
+        } => fanout::signal(common, sessions, tabs, rate, spread).await,
         Scenario::Fanout {
             common,
             sessions,
@@ -413,7 +462,12 @@ struct Slot {
     id: String,
 }
 
-async fn append(common: Common, sessions: usize, server_pid: Option<u32>) -> anyhow::Result<()> {
+async fn append(
+    common: Common,
+    sessions: usize,
+    server_pid: Option<u32>,
+    list_sockets: usize,
+) -> anyhow::Result<()> {
     let client = Arc::new(Client::new(&common, "load-append")?);
     let run = run_id();
     let mut slots = Vec::with_capacity(sessions);
@@ -422,6 +476,13 @@ async fn append(common: Common, sessions: usize, server_pid: Option<u32>) -> any
         slots.push(tokio::sync::Mutex::new(Slot { generation: 0, id }));
     }
     let slots = Arc::new(slots);
+    let lists = if list_sockets > 0 {
+        let mut lists = lists::ListSockets::open(&common, "load-append", list_sockets).await?;
+        lists.measure().await;
+        Some(lists)
+    } else {
+        None
+    };
     let disk = server_pid.map(disk::DiskMeter::start).transpose()?;
     let recorder = run_workers(&common, move |n| {
         let (client, slots, run) = (Arc::clone(&client), Arc::clone(&slots), run.clone());
@@ -449,7 +510,10 @@ async fn append(common: Common, sessions: usize, server_pid: Option<u32>) -> any
         }
     })
     .await;
-    let mut params = json!({ "sessions": sessions });
+    let mut params = json!({ "sessions": sessions, "list_sockets": list_sockets });
+    if let Some(lists) = lists {
+        params["lists"] = lists.finish(common.duration as f64).await?;
+    }
     if let Some(disk) = disk {
         params["disk"] = disk.finish(recorder.ok()).await?;
     }

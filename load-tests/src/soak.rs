@@ -53,12 +53,13 @@ pub async fn soak(
             let end = Instant::now() + Duration::from_secs(seconds);
             let mut total = fanout::Totals::new();
             while let Some(left) = end.checked_duration_since(Instant::now()) {
+                let appends = fanout::Traffic::Appends;
                 let chat = Common {
                     duration: chat_seconds.max(1).min(left.as_secs().max(1)),
                     ..run.clone()
                 };
                 total.add(
-                    &fanout::drive(&chat, sessions, tabs, rate, Vec::new(), None)
+                    &fanout::drive(&chat, sessions, tabs, rate, Vec::new(), None, appends)
                         .await?
                         .0,
                 );
