@@ -6,14 +6,14 @@ import type { FlatImage, Image, Message, Session, SessionEvent } from "./types.j
 export function applyEvent(session: Session, event: SessionEvent): Session {
   switch (event.type) {
     case "message.added": {
-      const message = event.message as Message;
+      const message: Message = event.message;
       return withImages({ ...session, messages: [...session.messages, message] }, message, message.images, event.seq);
     }
     case "image.added": {
       const index = session.messages.findIndex((message) => message.id === event.messageId);
       const message = session.messages[index];
       if (message === undefined) return { ...session, seq: event.seq };
-      const image = event.image as Image;
+      const image: Image = event.image;
       const messages = [...session.messages];
       messages[index] = { ...message, images: [...message.images, image] };
       return withImages({ ...session, messages }, message, [image], event.seq);

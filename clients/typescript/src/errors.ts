@@ -3,8 +3,9 @@ import type { ErrorData, ReplyErrorCode } from "./types.js";
 /**
  * A refused or failed REST call. `status` is the HTTP status (0 when no answer came: the
  * network or the server is down); `code` is the server's machine code (`invalid_argument`,
- * `not_found`, …) or `network` when no answer came; `retryable` says whether the same call may
- * succeed later.
+ * `not_found`, …), or `network` when no answer came, or, for an answer that is not the server's
+ * error envelope (a proxy's page), `unavailable` (5xx) or `unexpected_response`; `retryable` says
+ * whether the same call may succeed later.
  */
 export class ApiError extends Error {
   override readonly name = "ApiError";
@@ -17,6 +18,12 @@ export class ApiError extends Error {
     readonly data: Partial<ErrorData> = {},
     /** Seconds to wait, from `Retry-After`, when the server sent one. */
     readonly retryAfter?: number,
+    /**
+     * Whether the same call may succeed later: the error envelope's `data.retryable` (absent
+     * means no). Without an envelope (no answer, or a proxy's page) it is guessed from the status:
+     * no answer, 429, 502, 503 and 504 are.
+     */
+    readonly retryable: boolean = retryableStatus(status),
   ) {
     super(message);
   }
@@ -25,10 +32,11 @@ export class ApiError extends Error {
   get field(): string | undefined {
     return this.data.field;
   }
+}
 
-  get retryable(): boolean {
-    return this.status === 0 || this.status === 429 || this.status === 503 || this.status === 502 || this.status === 504;
-  }
+/** Whether a failure with this HTTP status and no error envelope may pass if the call is repeated. */
+function retryableStatus(status: number): boolean {
+  return status === 0 || status === 429 || status === 502 || status === 503 || status === 504;
 }
 
 /**

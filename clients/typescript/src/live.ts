@@ -17,14 +17,13 @@ import { applyEvent } from "./apply.js";
 import { Emitter, LiveSocket, type LiveState, type SocketOptions, type StateChange, type WebSocketConstructor } from "./socket.js";
 import type {
   ImageAddResult,
-  LiveNewImage,
   LiveSeqResult,
-  LiveSessionUpdate,
   MessageAddResult,
   NewImage,
   ServerFrame,
   Session,
   SessionEvent,
+  SessionUpdate,
 } from "./types.js";
 
 export type { LiveState, StateChange, WebSocketConstructor, WebSocketLike } from "./socket.js";
@@ -142,7 +141,7 @@ export class LiveSession {
   }
 
   /** `image.add`: one more image for a message of the session (a retry of an image already there changes nothing). */
-  addImage(messageId: string, image: LiveNewImage): Promise<ImageAddResult> {
+  addImage(messageId: string, image: NewImage): Promise<ImageAddResult> {
     return this.#socket.command({ type: "image.add", messageId, image }) as Promise<ImageAddResult>;
   }
 
@@ -152,7 +151,7 @@ export class LiveSession {
   }
 
   /** `session.update`: only status, completedAt, model, frameSize and style. */
-  update(changes: LiveSessionUpdate): Promise<LiveSeqResult> {
+  update(changes: SessionUpdate): Promise<LiveSeqResult> {
     return this.#socket.command({ type: "session.update", changes }) as Promise<LiveSeqResult>;
   }
 
@@ -174,7 +173,7 @@ export class LiveSession {
   #receive(frame: ServerFrame): void {
     switch (frame.type) {
       case "snapshot": {
-        const session = frame.session as unknown as Session;
+        const session: Session = frame.session;
         this.#session = session;
         this.#seq = frame.seq;
         this.#events.emit("snapshot", { seq: frame.seq, session });
@@ -208,7 +207,7 @@ export class LiveSession {
       return this.#socket.drop(`gap: event ${event.seq} after ${this.#seq ?? "nothing"}`);
     }
     if (event.type === "session.deleted") {
-      // The session is gone: nothing of it is kept (the 4004 close follows).
+      // The session is gone: nothing of it is kept (the close with CloseCode.NotFound, 4004, follows).
       this.#seq = event.seq;
       this.#session = undefined;
       return this.#events.emit("event", event);

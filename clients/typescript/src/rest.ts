@@ -265,9 +265,18 @@ async function envelope<T>(response: Response): Promise<T> {
   if (body.status === "error" && typeof body.data === "object" && body.data !== null) {
     const data = body.data as ErrorData;
     return Promise.reject(
-      new ApiError(body.message ?? data.code, response.status, data.code, data, Number.isFinite(retryAfter) ? retryAfter : undefined),
+      new ApiError(
+        body.message ?? data.code,
+        response.status,
+        data.code,
+        data,
+        Number.isFinite(retryAfter) ? retryAfter : undefined,
+        // The server says whether the call may be repeated; it says so only when it may.
+        data.retryable === true,
+      ),
     );
   }
+  // Not the server's envelope (a proxy's or a load balancer's page): retryable is guessed from the status.
   return Promise.reject(
     new ApiError(
       `unexpected answer: HTTP ${response.status}`,

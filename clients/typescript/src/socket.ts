@@ -5,13 +5,14 @@
 // The rules it follows, from the protocol's "Writing a client":
 // - authenticate with an `auth` frame (a browser cannot set headers on a socket), and send it
 //   again with a fresh token before the last one expires; on 4001 get a fresh token and reconnect;
-// - reconnect on every close but a stop (4004, 1009, 4009, or `close()`), after a full-jitter
-//   backoff, at the address its owner gives for the next attempt;
+// - reconnect on every close but a stop (the close codes whose action is `stop` in close.ts, or
+//   `close()`), after a full-jitter backoff, at the address its owner gives for the next attempt;
 // - send commands only once attached (the owner says when: after its first push); a command
 //   without a reply when the socket drops is sent again after the next attach, unless it is one
 //   that must not be repeated (a signal), which then fails;
 // - check with a `ping` that an idle socket is alive.
 // What a frame means is left to the owner: the lifecycle handles replies and passes on the rest.
+import { CloseCode, MAX_AUTH_FAILURES, closeAction } from "./close.js";
 import { LiveError } from "./errors.js";
 import type { AuthResult, ReplyError, ServerFrame } from "./types.js";
 
@@ -39,7 +40,10 @@ export type LiveState =
 
 export interface StateChange {
   state: LiveState;
-  /** The close code that caused the change, when a socket closed (1006: dropped without one). */
+  /**
+   * The close code that caused the change, when a socket closed (1006: dropped without one); see
+   * `closeCodes` for what each means.
+   */
   code?: number;
   reason?: string;
   /** With `reconnecting`: when the next attempt starts. */
@@ -90,16 +94,10 @@ interface Command {
 
 type Reply = Extract<ServerFrame, { type: "reply" }>;
 
-/** Close codes after which reconnecting cannot help. */
-const STOP = new Set([4004, 1009, 4009]);
 /** A socket attached for this long resets the backoff. */
 const STABLE_MS = 10_000;
-/** After this many 4001 closes in a row without a successful `auth`, stop: the user must sign in. */
-const MAX_AUTH_FAILURES = 3;
 /** `WebSocket.OPEN`. */
 const OPEN = 1;
-/** The close code the client uses to drop a socket it no longer trusts (a gap, a silent peer). */
-const CLIENT_RECONNECT = 4000;
 
 export class LiveSocket {
   readonly #owner: SocketOwner;
@@ -163,7 +161,7 @@ export class LiveSocket {
     try {
       socket = new this.#WebSocket(url);
     } catch (cause) {
-      this.#stop(4009, `cannot open ${url}: ${String(cause)}`);
+      this.#stop(CloseCode.ProtocolError, `cannot open ${url}: ${String(cause)}`);
       return;
     }
     this.#socket = socket;
@@ -178,7 +176,7 @@ export class LiveSocket {
       // On an open socket a close event follows with its code. A connection that could not be
       // made at all may end with the error alone (Node.js 20 sends no close event then).
       if (this.#socket === socket && socket.readyState !== OPEN) {
-        this.#closed(1006, "cannot connect");
+        this.#closed(CloseCode.Abnormal, "cannot connect");
         try {
           socket.close();
         } catch {
@@ -190,7 +188,7 @@ export class LiveSocket {
 
   /** Stops for good: closes the socket and fails the commands not yet answered. */
   close(): void {
-    this.#stop(1000, "closed by the client");
+    this.#stop(CloseCode.Normal, "closed by the client");
   }
 
   /**
@@ -228,9 +226,9 @@ export class LiveSocket {
   drop(reason: string): void {
     const socket = this.#socket;
     if (socket === undefined) return;
-    this.#closed(CLIENT_RECONNECT, reason);
+    this.#closed(CloseCode.ClientReconnect, reason);
     try {
-      socket.close(CLIENT_RECONNECT, reason.slice(0, 120));
+      socket.close(CloseCode.ClientReconnect, reason.slice(0, 120));
     } catch {
       // Already closing.
     }
@@ -257,9 +255,9 @@ export class LiveSocket {
       // No token can be had (signed out, offline): counted as a refusal, so that it ends in
       // `closed` with 4001 (sign in again) rather than in reconnecting for ever.
       if (this.#socket !== socket) return;
-      this.#closed(4001, `no token: ${String(cause)}`.slice(0, 120));
+      this.#closed(CloseCode.Unauthenticated, `no token: ${String(cause)}`.slice(0, 120));
       try {
-        socket.close(CLIENT_RECONNECT);
+        socket.close(CloseCode.ClientReconnect);
       } catch {
         // Already closing.
       }
@@ -371,8 +369,8 @@ export class LiveSocket {
     }
     this.#detach();
     if (this.#stopped) return;
-    if (STOP.has(code)) return this.#stop(code, reason);
-    if (code === 4001) {
+    if (closeAction(code) === "stop") return this.#stop(code, reason);
+    if (code === CloseCode.Unauthenticated) {
       this.#authFailures += 1;
       if (this.#authFailures >= MAX_AUTH_FAILURES) return this.#stop(code, reason);
       this.#forceRefresh = true;
@@ -409,7 +407,7 @@ export class LiveSocket {
     this.#socket = undefined;
     if (socket !== undefined) {
       try {
-        socket.close(1000);
+        socket.close(CloseCode.Normal);
       } catch {
         // Already closing.
       }

@@ -1,5 +1,12 @@
 // The shapes of the contract under the names a client uses. Everything here is derived from the
 // generated files, so a change to protocol/ shows up as a type error, not as a silent mismatch.
+//
+// One type per shape of a session. protocol/ describes the session twice, in openapi.yaml (REST)
+// and in live.schema.json (the socket's frames), and each generator emits its own family. The
+// client's types are the REST family's, and the compiler checks (`SocketShapesAreTheRestOnes`
+// below) that every shape the socket's frames carry is the same type as its REST namesake: a
+// snapshot's session is a `Session`, an event's message a `Message`, a pushed summary a `Summary`,
+// with no cast, and a drift between the two schemas fails the type check here.
 import type { components } from "./generated/rest.js";
 import type * as Live from "./generated/live.js";
 
@@ -41,8 +48,10 @@ export type AuthResult = Live.AuthResult;
 export type MessageAddResult = Live.MessageAddResult;
 export type ImageAddResult = Live.ImageAddResult;
 export type LiveSeqResult = Live.SeqResult;
-export type LiveSessionUpdate = Live.SessionUpdate;
-export type LiveNewImage = Live.NewImage;
+/** @deprecated The same type as {@link SessionUpdate} (the compiler checks it): use that. */
+export type LiveSessionUpdate = SessionUpdate;
+/** @deprecated The same type as {@link NewImage} (the compiler checks it): use that. */
+export type LiveNewImage = NewImage;
 
 /** What a history list shows of a session: the session without its messages and image lists, plus its last images. */
 export type Summary = Schemas["SessionSummary"];
@@ -66,3 +75,28 @@ export type SessionEvent = MessageAdded | ImageAdded | SessionUpdated | SessionD
  * Authentication: `({ forceRefresh }) => auth.currentUser!.getIdToken(forceRefresh)`.
  */
 export type TokenSource = (options: { forceRefresh: boolean }) => string | Promise<string>;
+
+/**
+ * `true` when A and B are the same type: not merely assignable to each other (a property that
+ * one has and the other lacks counts, even an optional one).
+ */
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+/** Compiles only with `true`. */
+type Check<T extends true> = T;
+
+/**
+ * The bridge between the two generated families: each shape of live.schema.json that a frame or
+ * a command carries is the same type as the one of openapi.yaml the client uses. If this fails to
+ * compile, the two schemas in protocol/ disagree on that shape: fix the schema, not this list.
+ */
+type SocketShapesAreTheRestOnes = [
+  Check<Same<Live.Session, Session>>,
+  Check<Same<Live.Message, Message>>,
+  Check<Same<Live.Image, Image>>,
+  Check<Same<Live.FlatImage, FlatImage>>,
+  Check<Same<Live.Status, Status>>,
+  Check<Same<Live.Summary, Summary>>,
+  Check<Same<Live.SummaryImage, SummaryImage>>,
+  Check<Same<Live.NewImage, NewImage>>,
+  Check<Same<Live.SessionUpdate, SessionUpdate>>,
+];

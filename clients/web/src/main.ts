@@ -5,6 +5,7 @@
 // would use it.
 import {
   ApiError,
+  CloseCode,
   LiveChatClient,
   LiveError,
   type Image,
@@ -163,8 +164,8 @@ function openList(): void {
   });
   live.on("state", (change) => {
     if (list !== live) return;
-    if (change.state === "closed" && change.code === 4001) report(new SignInNeeded());
-    else if (change.state === "closed" && change.code !== 1000) {
+    if (change.state === "closed" && change.code === CloseCode.Unauthenticated) report(new SignInNeeded());
+    else if (change.state === "closed" && change.code !== CloseCode.Normal) {
       notify(`The list stopped following your sessions (${change.code}${change.reason ? `: ${change.reason}` : ""}). Reload the page to try again.`, "error");
     }
   });
@@ -295,11 +296,11 @@ async function openSession(id: string, options: { push?: boolean; highlight?: st
     }
     const session = live.session;
     if (session === undefined) return;
-    if (event.type === "message.added") ui.messages.append(messageItem(event.message as Message));
+    if (event.type === "message.added") ui.messages.append(messageItem(event.message));
     else if (event.type === "image.added") {
       const message = session.messages.find((m) => m.id === event.messageId);
       const images = ui.messages.querySelector(`[data-message-id="${CSS.escape(event.messageId)}"] .images`);
-      if (message && images) images.append(imageButton(event.image as Image, message));
+      if (message && images) images.append(imageButton(event.image, message));
     }
     generations.changed();
     header(session);
@@ -387,15 +388,15 @@ function connection(change: StateChange): void {
     notify(navigator.onLine ? `Connection lost. Reconnecting in ${seconds} s…` : "You are offline. The session reconnects when the network is back.");
     ui.notice.dataset.about = "connection";
     return;
-  } else if (change.state === "closed" && change.code === 4004) {
+  } else if (change.state === "closed" && change.code === CloseCode.NotFound) {
     if (open) forgetCopy(open.id);
     ui.messages.replaceChildren();
     ui.title.textContent = "";
     ui.status.textContent = "";
     notify("This session does not exist any more, or it is not yours.", "error");
-  } else if (change.state === "closed" && change.code === 4001) {
+  } else if (change.state === "closed" && change.code === CloseCode.Unauthenticated) {
     report(new SignInNeeded());
-  } else if (change.state === "closed" && change.code !== 1000) {
+  } else if (change.state === "closed" && change.code !== CloseCode.Normal) {
     notify(`The live connection stopped (${change.code}${change.reason ? `: ${change.reason}` : ""}). Reload the page to try again.`, "error");
   }
   delete ui.notice.dataset.about;
