@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::page::{Page, PageSettings};
+use crate::api::state::{AppState, Operations};
 use crate::auth::origin::OriginPolicy;
 use crate::auth::{self, Authenticator};
 use crate::config::{FirestoreArgs, ServeConfig, StoreKind};
@@ -27,7 +28,6 @@ use crate::listener::ConnectionSettings;
 use crate::live::LiveSettings;
 use crate::quota::{QuotaSettings, Quotas};
 use crate::session::Sessions;
-use crate::state::{AppState, Operations};
 use crate::store::SessionStore;
 use crate::store::firestore::FirestoreStore;
 use crate::store::sqlite::{SqliteOptions, SqliteStore};

@@ -18,15 +18,13 @@
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod bodies;
 pub mod config;
-pub mod error;
+pub mod domain;
 pub mod fanout;
 pub mod listener;
 pub mod live;
 pub mod protocol;
 pub mod quota;
 pub mod session;
-pub mod state;
 pub mod store;
 pub mod telemetry;

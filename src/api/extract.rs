@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::Via;
-use crate::error::ApiError;
 use crate::session::validation::InvalidInput;
-use crate::state::AppState;
 
 /// A request body that must be a JSON object. The `Content-Type` is not checked: the web
 /// client this API serves sends JSON as `text/plain`. An empty body reads as `{}`.

@@ -11,7 +11,7 @@ use axum::routing::{MethodRouter, get};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Map, json};
 
-use crate::state::AppState;
+use crate::api::state::AppState;
 
 /// How long the store has to answer the readiness read.
 const STORE_DEADLINE: Duration = Duration::from_secs(1);

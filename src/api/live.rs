@@ -16,11 +16,12 @@ use axum::response::{IntoResponse as _, Response};
 
 use super::extract::{DocId, QueryPairs};
 use super::observe::RequestId;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 use crate::auth::{AuthError, Via};
-use crate::error::ApiError;
 use crate::live::{Socket, SocketContext, Start};
-use crate::session::validation::{InvalidInput, ListQuery};
-use crate::state::AppState;
+use crate::protocol::input;
+use crate::session::validation::InvalidInput;
 
 /// Read buffer per socket: small, since commands are small and idle sockets are many.
 const READ_BUFFER_BYTES: usize = 512;
@@ -62,7 +63,7 @@ pub async fn follow(
         .into_iter()
         .filter(|(key, _)| key == "status" || key == "limit")
         .collect();
-    let list = match ListQuery::parse(&pairs, "") {
+    let list = match input::list_query(&pairs, "") {
         Ok(list) => list,
         Err(invalid) => return ApiError::Invalid(invalid).into_response(),
     };

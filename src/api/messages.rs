@@ -5,10 +5,11 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 
 use super::extract::{AuthUser, DocId, JsonObject};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
+use crate::protocol::input;
 use crate::protocol::rest;
-use crate::session::validation::{InvalidInput, NewMessage};
-use crate::state::AppState;
+use crate::session::validation::InvalidInput;
 
 /// `POST /:id/messages`: answered after the commit, with the message's id, its images'
 /// orders and the session's `seq`. A retry answers what the original did.
@@ -18,7 +19,7 @@ pub async fn append(
     DocId(id): DocId,
     JsonObject(body): JsonObject,
 ) -> Result<impl IntoResponse, ApiError> {
-    let message = NewMessage::parse(&body, state.sessions.limits())?;
+    let message = input::new_message(&body, state.sessions.limits())?;
     let appended = state
         .sessions
         .append_message(&user.uid, &id, message)

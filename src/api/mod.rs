@@ -1,7 +1,9 @@
 //! The REST transport (described in `protocol/openapi.yaml`): routes, request extraction, and the success envelope. Handlers
 //! parse input into domain values, call [`crate::session::Sessions`], and shape the answer.
 
+pub mod bodies;
 pub mod cors;
+pub mod error;
 pub(crate) mod extract;
 mod health;
 mod live;
@@ -9,14 +11,15 @@ mod messages;
 pub mod observe;
 pub mod page;
 mod sessions;
+pub mod state;
 mod updates;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
 
 const BASE: &str = "/api/live-chat-sessions";
 

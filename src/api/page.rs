@@ -8,6 +8,8 @@
 //! connections to this server (and to the Firebase Auth emulator, when one is configured),
 //! images from anywhere (the sessions' image URLs are the users').
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -15,9 +17,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
+use crate::api::error::ApiError;
 use crate::auth::AuthSettings;
-use crate::error::ApiError;
-use crate::state::AppState;
 
 const INDEX: &str = include_str!("../../clients/web/dist/index.html");
 const APP_JS: &[u8] = include_bytes!("../../clients/web/dist/app.js");
@@ -110,10 +111,9 @@ impl Asset {
 }
 
 /// `GET /`.
-pub async fn index(State(state): State<AppState>) -> Response {
-    let page = &state.page;
+pub async fn index(State(page): State<Arc<Page>>) -> Response {
     answer(
-        page,
+        &page,
         "text/html; charset=utf-8",
         "no-cache",
         Body::from(page.index.clone()),
@@ -121,11 +121,10 @@ pub async fn index(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /assets/{name}`.
-pub async fn asset(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    let page = &state.page;
+pub async fn asset(State(page): State<Arc<Page>>, Path(name): Path<String>) -> Response {
     match page.assets.iter().find(|asset| asset.name == name) {
         Some(asset) => answer(
-            page,
+            &page,
             asset.content_type,
             "public, max-age=31536000, immutable",
             Body::from(Bytes::from_static(asset.bytes)),

@@ -6,12 +6,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::extract::{AuthUser, DocId, JsonObject, QueryPairs};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
+use crate::domain::model::Session;
+use crate::protocol::input;
 use crate::protocol::rest;
 use crate::session::Current;
-use crate::session::model::Session;
-use crate::session::validation::{InvalidInput, ListQuery, NewSession};
-use crate::state::AppState;
+use crate::session::validation::InvalidInput;
 
 /// `POST /`: 409 `conflict` (with the existing `sessionDocId`) if the user has this sessionId.
 pub async fn create(
@@ -19,7 +20,7 @@ pub async fn create(
     user: AuthUser,
     JsonObject(body): JsonObject,
 ) -> Result<impl IntoResponse, ApiError> {
-    let new = NewSession::parse(&body, state.sessions.limits())?;
+    let new = input::new_session(&body, state.sessions.limits())?;
     let id = state.sessions.create(&user.uid, new).await?;
     Ok(Json(rest::created(&id)))
 }
@@ -30,7 +31,7 @@ pub async fn find_or_create(
     user: AuthUser,
     JsonObject(body): JsonObject,
 ) -> Result<impl IntoResponse, ApiError> {
-    let new = NewSession::parse(&body, state.sessions.limits())?;
+    let new = input::new_session(&body, state.sessions.limits())?;
     let (id, created) = state.sessions.find_or_create(&user.uid, new).await?;
     Ok(Json(rest::found_or_created(&id, created)))
 }
@@ -92,7 +93,7 @@ pub async fn list(
     user: AuthUser,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let query = ListQuery::parse(&pairs, &user.uid)?;
+    let query = input::list_query(&pairs, &user.uid)?;
     let summaries = match pairs.iter().find(|(key, _)| key == "view") {
         None => false,
         Some((_, view)) if view == "full" => false,
@@ -102,7 +103,7 @@ pub async fn list(
         }
     };
     let page = state.sessions.list(&user.uid, &query).await?;
-    let next_cursor = page.next.map(|next| next.encode(&user.uid));
+    let next_cursor = page.next.map(|next| input::cursor(&next, &user.uid));
     if summaries {
         let summaries: Vec<_> = page.sessions.iter().map(Session::summary).collect();
         return Ok(Json(rest::summary_page(&summaries, next_cursor)).into_response());

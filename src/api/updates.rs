@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 
 use super::extract::{AuthUser, DocId, JsonObject};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::api::state::AppState;
+use crate::protocol::input;
 use crate::protocol::rest;
-use crate::session::validation::{parse_completion, parse_update};
-use crate::state::AppState;
 
 /// `PATCH /:id/complete`: completing a completed session again (without a new `completedAt`)
 /// changes nothing.
@@ -18,7 +18,7 @@ pub async fn complete(
     DocId(id): DocId,
     JsonObject(body): JsonObject,
 ) -> Result<impl IntoResponse, ApiError> {
-    let completed_at = parse_completion(&body)?;
+    let completed_at = input::completion(&body)?;
     let seq = state
         .sessions
         .complete(&user.uid, &id, completed_at)
@@ -33,7 +33,7 @@ pub async fn update(
     DocId(id): DocId,
     JsonObject(body): JsonObject,
 ) -> Result<impl IntoResponse, ApiError> {
-    let changes = parse_update(&body, state.sessions.limits())?;
+    let changes = input::update(&body, state.sessions.limits())?;
     let seq = state.sessions.update(&user.uid, &id, changes).await?;
     Ok(Json(rest::updated(seq)))
 }

@@ -86,7 +86,7 @@ pub fn load_secret(data_dir: &Path, configured: Option<&str>) -> std::io::Result
     match options.open(&path) {
         Ok(mut file) => {
             let secret =
-                crate::session::new_id() + &crate::session::new_id() + &crate::session::new_id();
+                crate::domain::new_id() + &crate::domain::new_id() + &crate::domain::new_id();
             file.write_all(secret.as_bytes())?;
             file.sync_all()?;
             Ok(secret.into_bytes())

@@ -24,7 +24,6 @@ mod token;
 
 use axum::http::{HeaderMap, header};
 
-use crate::error::ApiError;
 use firebase::{FirebaseKind, FirebaseVerifier, Signatures};
 use hs256::Hs256Verifier;
 pub use hs256::{TokenIssuer, load_secret};
@@ -54,15 +53,6 @@ impl AuthError {
             AuthError::Expired => "expired",
             AuthError::Invalid(_) => "invalid",
             AuthError::Unavailable(_) => "unavailable",
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(err: AuthError) -> Self {
-        match err {
-            AuthError::Unavailable(cause) => ApiError::Unavailable(cause),
-            other => ApiError::Unauthenticated(other.to_string()),
         }
     }
 }

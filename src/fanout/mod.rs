@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::session::model::{SessionEvent, Summary};
+use crate::domain::model::{SessionEvent, Summary};
 
 /// What one instance tells the others about a session. Delivery is best effort: receivers
 /// detect gaps by `seq` and fill them from the store, and resynchronise after an outage.

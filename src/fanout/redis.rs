@@ -78,7 +78,7 @@ impl RedisFanout {
     /// are not errors here: the tasks retry with backoff and log the outage.
     pub fn start(url: &str) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
-        let instance = crate::session::new_id();
+        let instance = crate::domain::new_id();
         let (publishes, queue) = mpsc::channel(PUBLISH_QUEUE);
         let (subscriptions, requests) = mpsc::unbounded_channel();
         let deliver: Arc<OnceLock<Deliver>> = Arc::new(OnceLock::new());

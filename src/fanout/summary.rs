@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::session::model::{SessionMeta, Status, Summary, SummaryImage};
-use crate::session::time::Timestamp;
+use crate::domain::model::{SessionMeta, Status, Summary, SummaryImage};
+use crate::domain::time::Timestamp;
 
 const VERSION: u64 = 1;
 

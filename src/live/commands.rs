@@ -13,7 +13,7 @@ use super::socket::Out;
 use super::writer::Outbound;
 use crate::protocol::reply::{self, ReplyError};
 use crate::session::Pending;
-use crate::session::state::Outcome;
+use crate::session::rules::Outcome;
 
 /// The reply to one command, once it is known.
 pub struct PendingReply(Pin<Box<dyn Future<Output = String> + Send>>);

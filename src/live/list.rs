@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::domain::model::{Status, Summary};
+use crate::domain::time::Timestamp;
 use crate::protocol::push;
-use crate::session::model::{Status, Summary};
-use crate::session::time::Timestamp;
 use crate::session::{Push, PushKind};
 
 pub(super) struct ListView {

@@ -17,10 +17,10 @@ use super::rate::TokenBucket;
 use super::socket::{Attached, End, Out, Socket, Target, close};
 use super::writer::Outbound;
 use crate::auth::{AuthError, Identity};
+use crate::domain::model::{Session, Summary};
 use crate::protocol::command::{Command, CommandKind};
 use crate::protocol::reply::{self, ReplyError};
-use crate::protocol::{ErrorCode, close as codes, push};
-use crate::session::model::{Session, Summary};
+use crate::protocol::{ErrorCode, close as codes, input, push};
 use crate::session::{AttachStart, Attachment, ListAttachment, Push, PushKind};
 use crate::telemetry::metrics::{self as telemetry, metrics};
 
@@ -84,7 +84,9 @@ impl<'s, 'w> Relay<'s, 'w> {
                 follower,
             }) => {
                 let summaries: Vec<Summary> = page.sessions.iter().map(Session::summary).collect();
-                let cursor = page.next.map(|next| next.encode(&self.identity.uid));
+                let cursor = page
+                    .next
+                    .map(|next| input::cursor(&next, &self.identity.uid));
                 let status = match self.socket.target() {
                     Target::List(query) => query.status,
                     Target::Session(_) => None,

@@ -19,11 +19,11 @@ use super::relay::Relay;
 use super::writer::{self, Finish, Outbound, QueueError, WriterHandle};
 use super::{LiveSettings, SocketContext};
 use crate::auth::{AuthError, Identity};
+use crate::domain::list::ListQuery;
 use crate::protocol::close;
 use crate::protocol::command::{Command, CommandKind};
 use crate::protocol::reply;
 use crate::quota::SocketPermit;
-use crate::session::validation::ListQuery;
 use crate::session::{Attachment, ListAttachment, SessionError};
 use crate::telemetry::metrics::{self as telemetry, metrics};
 
@@ -146,7 +146,7 @@ impl Socket {
         Self {
             ctx,
             target,
-            connection: crate::session::new_id().into(),
+            connection: crate::domain::new_id().into(),
             start,
             log: LogContext {
                 request_id: None,

@@ -14,7 +14,7 @@ use super::{LiveSettings, Socket, SocketContext, Start};
 use crate::auth::keys::KeySettings;
 use crate::auth::{AuthSettings, Authenticator, TokenIssuer};
 use crate::fanout::LocalFanout;
-use crate::session::validation::{Limits, NewMessage, NewSession};
+use crate::session::validation::{Limits, NewMessage};
 use crate::session::{ActorSettings, Sessions};
 use crate::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
@@ -59,7 +59,7 @@ impl World {
             list_interval: Duration::from_millis(50),
         };
         let sessions = Sessions::new(Arc::new(store), actors, Arc::new(LocalFanout));
-        let new = NewSession::parse(
+        let new = crate::protocol::input::new_session(
             json!({ "sessionId": "s", "model": "m" })
                 .as_object()
                 .unwrap(),
@@ -118,7 +118,7 @@ impl World {
 fn message(n: u64) -> NewMessage {
     let body =
         json!({ "prompt": format!("p{n}"), "images": [{ "url": format!("https://img/{n}") }] });
-    NewMessage::parse(body.as_object().unwrap(), &Limits::default()).unwrap()
+    crate::protocol::input::new_message(body.as_object().unwrap(), &Limits::default()).unwrap()
 }
 
 fn token(uid: &str, ttl: u64) -> String {
@@ -309,7 +309,7 @@ async fn a_socket_behind_the_ring_catches_up_from_the_event_log() {
     assert_eq!(peer.next().await["type"], "snapshot");
     let mut pending = Vec::new();
     for n in 1..=5 {
-        let op = crate::session::state::Op::Append(message(n));
+        let op = crate::session::rules::Op::Append(message(n));
         pending.push(world.ctx.sessions.submit("u", &world.id, op).await.unwrap());
     }
     for answer in pending {

@@ -4,11 +4,10 @@
 use serde_json::{Map, Value};
 
 use super::code::ErrorCode;
+use super::input;
 use super::reply::{self, ReplyError};
-use crate::session::state::Op;
-use crate::session::validation::{
-    InvalidInput, Limits, NewImage, NewMessage, parse_completion, parse_update,
-};
+use crate::session::rules::Op;
+use crate::session::validation::{InvalidInput, Limits};
 
 /// A command as the client sent it: its id and what it asks.
 pub struct Command {
@@ -85,15 +84,15 @@ impl Command {
             "ping" => CommandKind::Ping,
             "signal" => CommandKind::Signal(parse_signal(&obj, limits).map_err(invalid)?),
             "message.add" => CommandKind::Write(Op::Append(
-                NewMessage::parse(&obj, limits).map_err(invalid)?,
+                input::new_message(&obj, limits).map_err(invalid)?,
             )),
             "image.add" => CommandKind::Write(parse_image_add(&obj, limits).map_err(invalid)?),
             "session.complete" => CommandKind::Write(Op::Complete {
-                completed_at: parse_completion(&obj).map_err(invalid)?,
+                completed_at: input::completion(&obj).map_err(invalid)?,
             }),
             "session.update" => match obj.get("changes") {
                 Some(Value::Object(changes)) => CommandKind::Write(Op::Update(
-                    parse_update(changes, limits)
+                    input::update(changes, limits)
                         .map_err(|error| invalid(error.within("changes")))?,
                 )),
                 _ => {
@@ -146,7 +145,7 @@ fn parse_image_add(obj: &Map<String, Value>, limits: &Limits) -> Result<Op, Inva
         }
         _ => return Err(InvalidInput::new("messageId", "messageId is required")),
     };
-    let image = NewImage::parse(obj.get("image").unwrap_or(&Value::Null), limits)
+    let image = input::new_image(obj.get("image").unwrap_or(&Value::Null), limits)
         .map_err(|error| error.within("image"))?;
     Ok(Op::AddImage { message_id, image })
 }

@@ -7,6 +7,7 @@
 //! - [`rest`]: the REST envelopes;
 //! - [`push`]: push frames (events, presence, deletion, snapshot, resumed);
 //! - [`reply`]: socket replies and their one error shape;
+//! - [`input`]: request bodies, command fields and the list's query → validated domain values;
 //! - [`command`]: client frames → commands;
 //! - [`close`]: the socket's close codes;
 //! - [`code`]: the error codes both share, with their HTTP statuses.
@@ -14,6 +15,7 @@
 pub mod close;
 pub mod code;
 pub mod command;
+pub mod input;
 pub mod push;
 pub mod reply;
 pub mod rest;

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::view::{ChangesView, ImageView, MessageView, SessionView, SummaryView};
+use crate::domain::model::{Session, SessionEvent, Summary};
 use crate::session::PushKind;
-use crate::session::model::{Session, SessionEvent, Summary};
 
 /// The frame of a committed event.
 pub fn event(event: &SessionEvent) -> String {

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 use super::code::ErrorCode;
 use super::push::text;
 use super::view::Time;
+use crate::domain::time::Timestamp;
 use crate::session::SessionError;
-use crate::session::state::Outcome;
-use crate::session::time::Timestamp;
+use crate::session::rules::Outcome;
 
 /// Why a command failed: `{code, message, retryable, field}`, the code from the table REST
 /// shares.

@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 
 use super::code::ErrorCode;
 use super::view::{SessionView, SummaryView};
+use crate::domain::model::{Session, Summary};
 use crate::session::Appended;
-use crate::session::model::{Session, Summary};
 
 #[derive(Serialize)]
 pub struct Success<T> {

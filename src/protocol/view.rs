@@ -11,8 +11,8 @@
 use serde::ser::{SerializeMap as _, SerializeSeq as _};
 use serde::{Serialize, Serializer};
 
-use crate::session::model::{FieldChanges, Image, Message, Session, SessionMeta, Status, Summary};
-use crate::session::time::Timestamp;
+use crate::domain::model::{FieldChanges, Image, Message, Session, SessionMeta, Status, Summary};
+use crate::domain::time::Timestamp;
 
 /// `2025-01-15T10:00:00.000Z`.
 pub struct Time(pub Timestamp);

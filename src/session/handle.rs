@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::state::{Op, Outcome};
+use super::rules::{Op, Outcome};
 use super::{Attachment, SessionError};
 
 pub(super) enum Command {
@@ -30,7 +30,7 @@ pub(super) enum Command {
     /// The session as its actor holds it (answered after the writes queued before it).
     Read {
         uid: String,
-        reply: oneshot::Sender<Result<std::sync::Arc<super::model::Session>, SessionError>>,
+        reply: oneshot::Sender<Result<std::sync::Arc<crate::domain::model::Session>, SessionError>>,
     },
     /// Send a signal to the session's other sockets; answered with the session's `seq`.
     Signal {
@@ -116,7 +116,7 @@ impl SessionHandle {
         &self,
         uid: &str,
         wait: Duration,
-    ) -> Result<Pending<std::sync::Arc<super::model::Session>>, SendError> {
+    ) -> Result<Pending<std::sync::Arc<crate::domain::model::Session>>, SendError> {
         let uid = uid.to_owned();
         self.enqueue(|reply| Command::Read { uid, reply }, wait)
             .await

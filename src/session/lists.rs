@@ -17,9 +17,9 @@ use dashmap::DashMap;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
-use super::model::Summary;
 use super::push::{Push, PushKind, Relisted};
-use super::validation::ListQuery;
+use crate::domain::list::ListQuery;
+use crate::domain::model::Summary;
 use crate::fanout::{Fanout, Notice, Topic};
 use crate::store::SessionStore;
 

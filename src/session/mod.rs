@@ -4,32 +4,29 @@
 mod actor;
 mod handle;
 mod lists;
-pub mod model;
 mod push;
 mod registry;
 mod room;
-pub mod state;
-pub mod time;
+pub mod rules;
 pub mod validation;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
-use rand::distr::Alphanumeric;
-
+use crate::domain::list::ListQuery;
+use crate::domain::model::{self, FieldChanges, Session, SessionMeta, Status};
+use crate::domain::new_id;
+use crate::domain::time::Timestamp;
 use crate::store::{Located, Page, SessionStore, StoreError, Version};
 pub use handle::Pending;
 use handle::{SendError, SessionHandle};
 pub use lists::Follower;
 use lists::Lists;
-use model::{FieldChanges, Session, SessionMeta, Status};
 pub use push::{Push, PushKind, Relisted, Signal};
 use registry::SessionRegistry;
 pub use room::Watcher;
-use state::{Op, Outcome};
-use time::Timestamp;
-use validation::{InvalidInput, Limits, ListQuery, NewMessage, NewSession};
+use rules::{Op, Outcome};
+use validation::{InvalidInput, Limits, NewMessage, NewSession};
 
 /// Why a session operation was refused or failed. Transports map each to their own error.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -143,15 +140,6 @@ impl Current {
             Current::Session(session) => session.meta.seq,
         }
     }
-}
-
-/// A 20-character alphanumeric id, as Firestore generates them.
-pub fn new_id() -> String {
-    rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(20)
-        .map(char::from)
-        .collect()
 }
 
 /// The answer to an append: the message's id, its images' orders, and the session's `seq`.

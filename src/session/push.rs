@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::time::Instant;
 
-use super::model::{SessionEvent, Summary};
+use crate::domain::model::{SessionEvent, Summary};
 
 /// What every watcher of a session receives.
 #[derive(Debug)]

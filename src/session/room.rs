@@ -16,8 +16,8 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::model::SessionEvent;
 use super::push::{Push, PushKind, Signal};
+use crate::domain::model::SessionEvent;
 
 /// Called with this instance's number of watchers whenever it changes (to tell the others).
 pub(super) type Announce = Box<dyn Fn(usize) + Send + Sync>;

@@ -7,9 +7,9 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::session::model::{Session, SessionEvent, SessionMeta};
-use crate::session::state::Op;
-use crate::session::validation::{ListPosition, ListQuery};
+use crate::domain::commit::{Commit, WriteSize};
+use crate::domain::list::{ListPosition, ListQuery};
+use crate::domain::model::{Session, SessionEvent, SessionMeta};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,53 +29,6 @@ pub enum StoreError {
 
 /// Events kept per session for resuming sockets; older ones are trimmed as new ones commit.
 pub const EVENT_LOG_LENGTH: u64 = 1_000;
-
-/// A group of consecutive changes to one session, committed atomically.
-#[derive(Debug, Clone)]
-pub struct Commit {
-    /// The `seq` the changes were computed from; the commit fails with
-    /// [`StoreError::SeqMismatch`] unless the stored session still has it.
-    pub expected_seq: u64,
-    /// The session's metadata after the changes (its `seq` is that of the last event).
-    pub meta: SessionMeta,
-    /// The changes, in `seq` order, numbered `expected_seq + 1 ..= meta.seq`.
-    pub events: Vec<SessionEvent>,
-}
-
-impl Commit {
-    pub fn new(expected_seq: u64, meta: SessionMeta, events: Vec<SessionEvent>) -> Self {
-        Self {
-            expected_seq,
-            meta,
-            events,
-        }
-    }
-
-    /// Brings `session` (at `expected_seq`) to the state after this commit.
-    pub fn apply_to(&self, session: &mut Session) {
-        session.meta = self.meta.clone();
-        for event in &self.events {
-            match event {
-                SessionEvent::MessageAdded { message, .. } => {
-                    session.messages.push(message.clone())
-                }
-                SessionEvent::ImageAdded {
-                    message_id, image, ..
-                } => {
-                    if let Some(message) = session
-                        .messages
-                        .iter_mut()
-                        .rev()
-                        .find(|m| &m.id == message_id)
-                    {
-                        message.images.push(image.clone());
-                    }
-                }
-                SessionEvent::SessionUpdated { .. } => {}
-            }
-        }
-    }
-}
 
 /// A session's owner and version: enough to tell whether a copy of it is current.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,10 +131,10 @@ pub trait SessionStore: Send + Sync + 'static {
         self.load("ping").await.map(|_| ())
     }
 
-    /// How to cut a group of writes into commits this store can make, each atomic: the sizes
-    /// of consecutive runs of `ops`, in order, summing to `ops.len()`. A store without a limit
-    /// commits the group at once.
-    fn split_group(&self, ops: &[&Op]) -> Vec<usize> {
-        vec![ops.len()]
+    /// How to cut a group of writes into commits this store can make, each atomic: the
+    /// lengths of consecutive runs of `writes` (each write's size), in order, summing to
+    /// `writes.len()`. A store without a limit commits the group at once.
+    fn split_group(&self, writes: &[WriteSize]) -> Vec<usize> {
+        vec![writes.len()]
     }
 }

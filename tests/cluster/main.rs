@@ -44,7 +44,7 @@ impl Cluster {
         Self {
             project: format!(
                 "test-{}",
-                livechat_sessions::session::new_id().to_lowercase()
+                livechat_sessions::domain::new_id().to_lowercase()
             ),
             redis_url: redis_url.to_owned(),
             secret: SECRET.to_owned(),

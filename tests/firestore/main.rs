@@ -44,6 +44,6 @@ pub async fn firestore_app(project: &str) -> helpers::TestApp {
 pub fn new_project() -> String {
     format!(
         "test-{}",
-        livechat_sessions::session::new_id().to_lowercase()
+        livechat_sessions::domain::new_id().to_lowercase()
     )
 }

@@ -5,10 +5,11 @@
 use tokio::time::Instant;
 
 use super::{MAX_COMMIT_ATTEMPTS, PendingWrite, SessionActor, SessionState, Stop};
+use crate::domain::commit::{Commit, WriteSize};
+use crate::domain::time::Timestamp;
 use crate::session::SessionError;
-use crate::session::state::{Op, Outcome};
-use crate::session::time::Timestamp;
-use crate::store::{Commit, StoreError};
+use crate::session::rules::Outcome;
+use crate::store::StoreError;
 
 impl SessionActor {
     /// Commits the group's writes, cut into as many commits as the store says it needs.
@@ -17,8 +18,8 @@ impl SessionActor {
         mut state: SessionState,
         mut writes: Vec<PendingWrite>,
     ) -> Result<SessionState, Stop> {
-        let ops: Vec<&Op> = writes.iter().map(|write| &write.op).collect();
-        let runs = self.store.split_group(&ops);
+        let sizes: Vec<WriteSize> = writes.iter().map(|write| write.op.size()).collect();
+        let runs = self.store.split_group(&sizes);
         for run in runs {
             let rest = writes.split_off(run.min(writes.len()));
             let group = std::mem::replace(&mut writes, rest);
@@ -132,4 +133,20 @@ fn fail_all(writes: Vec<PendingWrite>, err: SessionError, stop: Stop) -> Stop {
         let _ = write.reply.send(Err(err.clone()));
     }
     stop
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::commit::WriteSize;
+    use crate::session::validation::Limits;
+    use crate::store::firestore::limits::{MAX_WRITES, SESSION, op_writes};
+
+    #[test]
+    fn the_largest_append_validation_allows_fits_one_commit() {
+        let largest = WriteSize {
+            messages: 1,
+            images: Limits::default().max_images_per_message,
+        };
+        assert!(SESSION + op_writes(&largest) <= MAX_WRITES);
+    }
 }

@@ -16,7 +16,7 @@ use super::handle::{Command, SessionHandle};
 use super::lists::Lists;
 use super::registry::SessionRegistry;
 use super::room::Room;
-use super::state::{Op, Outcome, SessionState};
+use super::rules::{Op, Outcome, SessionState};
 use super::{ActorSettings, AttachStart, Attachment, SessionError};
 use crate::fanout::{Fanout, Notice, Topic};
 use crate::store::SessionStore;

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::{SessionActor, SessionState, Stop};
+use crate::domain::commit::Commit;
+use crate::domain::model::SessionEvent;
 use crate::fanout::{Notice, Topic};
-use crate::session::model::SessionEvent;
 use crate::session::push::Signal;
 use crate::session::room::Room;
-use crate::store::Commit;
 
 impl SessionActor {
     /// The room, created for the first watcher: it announces this instance's watchers to the
@@ -192,7 +192,7 @@ impl SessionActor {
     /// Publishes what `fresh` (just read from the store) holds that the room has not shown.
     async fn caught_up(
         &mut self,
-        fresh: crate::session::model::Session,
+        fresh: crate::domain::model::Session,
     ) -> Result<SessionState, Stop> {
         if fresh.meta.seq > self.published_seq && self.room.is_some() {
             match self.store.events_since(&self.id, self.published_seq).await {

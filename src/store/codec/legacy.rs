@@ -2,8 +2,8 @@
 use serde::Deserialize;
 
 use super::{present, status};
-use crate::session::model::{FieldChanges, Image, Message, SessionEvent};
-use crate::session::time::Timestamp;
+use crate::domain::model::{FieldChanges, Image, Message, SessionEvent};
+use crate::domain::time::Timestamp;
 
 #[derive(Deserialize)]
 #[serde(tag = "type")]

@@ -8,8 +8,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::session::model::{FieldChanges, Image, Message, SessionEvent, Status};
-use crate::session::time::Timestamp;
+use crate::domain::model::{FieldChanges, Image, Message, SessionEvent, Status};
+use crate::domain::time::Timestamp;
 
 /// The version [`encode`] writes.
 pub const VERSION: u64 = 1;
@@ -48,7 +48,7 @@ pub mod events {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::session::model::SessionEvent;
+    use crate::domain::model::SessionEvent;
 
     pub fn serialize<S: Serializer>(
         events: &[SessionEvent],

@@ -8,7 +8,7 @@ use super::FirestoreStore;
 use super::docs::*;
 use super::limits::{self, Batches};
 use super::write::{is_conflict, lookup_entry, unchanged_since};
-use crate::session::model::Session;
+use crate::domain::model::Session;
 use crate::store::StoreError;
 
 impl FirestoreStore {

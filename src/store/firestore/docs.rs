@@ -19,8 +19,8 @@ use firestore::{FirestoreInstant, FirestoreTimestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::session::model::{Image, Message, Session, SessionEvent, SessionMeta, Status};
-use crate::session::time::Timestamp;
+use crate::domain::model::{Image, Message, Session, SessionEvent, SessionMeta, Status};
+use crate::domain::time::Timestamp;
 use crate::store::codec;
 
 pub const SESSIONS: &str = "liveChatSessions";

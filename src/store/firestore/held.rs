@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use firestore::gcloud_sdk::prost_types::Timestamp as Instant;
 
-use crate::session::model::Session;
-use crate::store::Commit;
+use crate::domain::commit::Commit;
+use crate::domain::model::Session;
 
 /// A document's version: its update time, as Firestore reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 
 use firestore::{FirestoreBatch, FirestoreResult, FirestoreSimpleBatchWriter};
 
-use crate::session::state::Op;
+use crate::domain::commit::WriteSize;
 
 /// Writes one commit or batch holds at most: below Firestore's 500, with room to spare.
 pub const MAX_WRITES: usize = 450;
@@ -19,17 +19,13 @@ pub const IMAGE: usize = 4;
 pub const EVENT: usize = 2;
 
 /// An upper bound of the writes `op` causes when committed.
-pub fn op_writes(op: &Op) -> usize {
-    match op {
-        Op::Append(message) => EVENT + MESSAGE + IMAGE * message.images.len(),
-        Op::AddImage { .. } => EVENT + IMAGE,
-        Op::Complete { .. } | Op::Update(_) => EVENT,
-    }
+pub fn op_writes(size: &WriteSize) -> usize {
+    EVENT + MESSAGE * size.messages + IMAGE * size.images
 }
 
 /// Consecutive runs of `ops` whose writes, with the session document's, fit one commit. An op
 /// too large alone (which validation's limits rule out) still gets a run of its own.
-pub fn split_group(ops: &[&Op]) -> Vec<usize> {
+pub fn split_group(ops: &[WriteSize]) -> Vec<usize> {
     let mut runs = Vec::new();
     let (mut writes, mut len) = (SESSION, 0);
     for op in ops {
@@ -91,41 +87,29 @@ impl<'w> Batches<'w> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::validation::{Limits, NewMessage};
 
-    fn append(images: usize) -> Op {
-        let images: Vec<serde_json::Value> = (0..images)
-            .map(|i| serde_json::json!({ "url": format!("https://img/{i}") }))
-            .collect();
-        let body = serde_json::json!({ "prompt": "p", "images": images });
-        Op::Append(NewMessage::parse(body.as_object().unwrap(), &Limits::default()).unwrap())
+    fn append(images: usize) -> WriteSize {
+        WriteSize {
+            messages: 1,
+            images,
+        }
     }
 
     #[test]
     fn groups_are_cut_so_that_every_commit_fits() {
         let big = append(64);
         let small = append(1);
-        let ops: Vec<&Op> = std::iter::repeat_n(&big, 5)
-            .chain(std::iter::repeat_n(&small, 30))
+        let ops: Vec<WriteSize> = std::iter::repeat_n(big, 5)
+            .chain(std::iter::repeat_n(small, 30))
             .collect();
         let runs = split_group(&ops);
         assert_eq!(runs.iter().sum::<usize>(), ops.len());
         let mut at = 0;
         for run in runs {
-            let writes: usize = SESSION
-                + ops[at..at + run]
-                    .iter()
-                    .map(|op| op_writes(op))
-                    .sum::<usize>();
+            let writes: usize = SESSION + ops[at..at + run].iter().map(op_writes).sum::<usize>();
             assert!(writes <= MAX_WRITES, "a run of {run} costs {writes}");
             at += run;
         }
         assert_eq!(split_group(&[]), Vec::<usize>::new());
-    }
-
-    #[test]
-    fn the_largest_append_validation_allows_fits_one_commit() {
-        let largest = append(Limits::default().max_images_per_message);
-        assert!(SESSION + op_writes(&largest) <= MAX_WRITES);
     }
 }

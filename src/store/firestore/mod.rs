@@ -11,7 +11,7 @@ mod delete;
 mod docs;
 mod held;
 mod layout;
-mod limits;
+pub(crate) mod limits;
 pub mod migrate;
 mod read;
 mod trip;
@@ -24,10 +24,11 @@ use async_trait::async_trait;
 use firestore::gcloud_sdk::google::firestore::v1::Document;
 use firestore::{FirestoreDb, FirestoreDbOptions, FirestoreResult};
 
-use super::{Commit, Page, SessionStore, StoreError};
-use crate::session::model::{Session, SessionEvent, SessionMeta};
-use crate::session::state::Op;
-use crate::session::validation::ListQuery;
+use super::{Page, SessionStore, StoreError};
+use crate::domain::commit::Commit;
+use crate::domain::commit::WriteSize;
+use crate::domain::list::ListQuery;
+use crate::domain::model::{Session, SessionEvent, SessionMeta};
 use trip::Trip;
 
 pub struct FirestoreStore {
@@ -198,8 +199,8 @@ impl SessionStore for FirestoreStore {
         Ok(())
     }
 
-    fn split_group(&self, ops: &[&Op]) -> Vec<usize> {
-        limits::split_group(ops)
+    fn split_group(&self, writes: &[WriteSize]) -> Vec<usize> {
+        limits::split_group(writes)
     }
 }
 
@@ -252,8 +253,8 @@ mod tests {
         use std::collections::{BTreeMap, BTreeSet};
 
         use super::docs::*;
-        use crate::session::model::{Image, Message, SessionEvent, SessionMeta, Status};
-        use crate::session::time::Timestamp;
+        use crate::domain::model::{Image, Message, SessionEvent, SessionMeta, Status};
+        use crate::domain::time::Timestamp;
 
         let now = Timestamp::from_millis(1);
         let meta = SessionMeta {

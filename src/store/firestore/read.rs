@@ -21,8 +21,8 @@ use super::FirestoreStore;
 use super::docs::*;
 use super::held::{Known, Version};
 use super::trip::Trip;
-use crate::session::model::Session;
-use crate::session::validation::{ListPosition, ListQuery};
+use crate::domain::list::{ListPosition, ListQuery};
+use crate::domain::model::Session;
 use crate::store::Page;
 
 /// A session document, with its version.
@@ -341,7 +341,7 @@ impl FirestoreStore {
                 ListPosition {
                     updated_at: session
                         .map(|s| s.meta("").updated_at)
-                        .unwrap_or(crate::session::time::Timestamp::from_millis(0)),
+                        .unwrap_or(crate::domain::time::Timestamp::from_millis(0)),
                     id: Self::doc_id(doc),
                 }
             })

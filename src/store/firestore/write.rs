@@ -11,8 +11,9 @@ use super::docs::*;
 use super::held::{Known, Version};
 use super::trip::Trip;
 use super::{FirestoreStore, Written};
-use crate::session::model::{SessionEvent, SessionMeta};
-use crate::store::{Commit, EVENT_LOG_LENGTH};
+use crate::domain::commit::Commit;
+use crate::domain::model::{SessionEvent, SessionMeta};
+use crate::store::EVENT_LOG_LENGTH;
 
 impl FirestoreStore {
     /// Creates the key that makes (uid, sessionId) unique, in `tx`, on the condition that it

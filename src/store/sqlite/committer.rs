@@ -18,7 +18,7 @@ use super::overlay::Overlay;
 use super::rows;
 use super::writer::SqlJob;
 use super::{MAX_WRITES_PER_TRANSACTION, StoreError};
-use crate::store::Commit;
+use crate::domain::commit::Commit;
 
 /// How long a commit may wait in the overlay before it is written into the tables.
 pub(super) const FLUSH_EVERY: Duration = Duration::from_secs(1);

@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::session::model::{SessionMeta, Status};
-use crate::session::time::Timestamp;
-use crate::store::{Commit, codec};
+use crate::domain::commit::Commit;
+use crate::domain::model::{SessionMeta, Status};
+use crate::domain::time::Timestamp;
+use crate::store::codec;
 
 /// The version of a journal line.
 const VERSION: u64 = 1;

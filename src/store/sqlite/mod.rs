@@ -34,9 +34,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, oneshot};
 
-use super::{Commit, Located, Page, SessionStore, StoreError};
-use crate::session::model::{Session, SessionEvent, SessionMeta};
-use crate::session::validation::ListQuery;
+use super::{Located, Page, SessionStore, StoreError};
+use crate::domain::commit::Commit;
+use crate::domain::list::ListQuery;
+use crate::domain::model::{Session, SessionEvent, SessionMeta};
 use checkpoint::run_checkpointer;
 use committer::{CommitJob, JournalThread};
 use journal::Journal;

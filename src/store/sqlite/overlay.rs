@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::session::model::{Session, SessionEvent, SessionMeta};
-use crate::store::Commit;
+use crate::domain::commit::Commit;
+use crate::domain::model::{Session, SessionEvent, SessionMeta};
 
 /// The commits of one session, oldest first.
 pub(super) type Commits = Vec<Arc<Commit>>;

@@ -7,8 +7,8 @@ use rusqlite::Connection;
 
 use super::overlay::{Commits, bring_up, latest_meta};
 use super::{rows, unavailable};
-use crate::session::model::{Session, SessionEvent, SessionMeta};
-use crate::session::validation::{ListPosition, ListQuery};
+use crate::domain::list::{ListPosition, ListQuery};
+use crate::domain::model::{Session, SessionEvent, SessionMeta};
 use crate::store::{Page, StoreError, Version, codec};
 
 fn snapshot<T>(

@@ -4,10 +4,11 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
 use super::unavailable;
-use crate::session::model::{Image, Message, Session, SessionEvent, SessionMeta, Status};
-use crate::session::time::Timestamp;
-use crate::session::validation::ListQuery;
-use crate::store::{Commit, EVENT_LOG_LENGTH, StoreError, codec};
+use crate::domain::commit::Commit;
+use crate::domain::list::ListQuery;
+use crate::domain::model::{Image, Message, Session, SessionEvent, SessionMeta, Status};
+use crate::domain::time::Timestamp;
+use crate::store::{EVENT_LOG_LENGTH, StoreError, codec};
 
 const META_COLUMNS: &str = "s.doc_id, s.uid, s.session_id, s.model, s.frame_size, s.style, \
      s.status, s.started_at, s.completed_at, s.created_at, s.updated_at, s.seq, s.total_images";

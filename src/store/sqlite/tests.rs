@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use super::committer::FLUSH_EVERY;
 use super::*;
-use crate::session::model::Status;
-use crate::session::time::Timestamp;
+use crate::domain::model::Status;
+use crate::domain::time::Timestamp;
 
 fn options() -> SqliteOptions {
     SqliteOptions {
@@ -185,11 +185,11 @@ async fn under_a_steady_stream_of_commits_the_wal_starts_over_and_stays_small() 
 fn message_with_image(seq: u64, id: &str, url: &str, order: u32) -> SessionEvent {
     SessionEvent::MessageAdded {
         seq,
-        message: crate::session::model::Message {
+        message: crate::domain::model::Message {
             id: id.into(),
             prompt: format!("prompt {id}"),
             timestamp: Timestamp::now(),
-            images: vec![crate::session::model::Image {
+            images: vec![crate::domain::model::Image {
                 id: format!("img-{id}"),
                 url: url.into(),
                 storage_path: None,
@@ -241,7 +241,7 @@ fn reads_see_held_commits_in_their_place() {
     let page = read::list(
         &conn,
         "alice",
-        &ListQuery::parse(&[], "alice").unwrap(),
+        &ListQuery::first(ListQuery::DEFAULT_LIMIT),
         &held,
     )
     .unwrap();

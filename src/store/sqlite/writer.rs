@@ -18,7 +18,7 @@ use super::journal::Journal;
 use super::overlay::Overlay;
 use super::rows;
 use super::{MAX_WRITES_PER_TRANSACTION, StoreError, unavailable};
-use crate::store::Commit;
+use crate::domain::commit::Commit;
 
 /// How long the writer waits before trying a failed flush again.
 const FLUSH_RETRY: Duration = Duration::from_secs(1);

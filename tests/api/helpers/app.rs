@@ -15,7 +15,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub secret: String,
-    pub server: livechat_sessions::state::AppState,
+    pub server: livechat_sessions::api::state::AppState,
     _data_dir: tempfile::TempDir,
 }
 
@@ -66,7 +66,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp
         .with_test_writer()
         .try_init();
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let secret = livechat_sessions::session::new_id();
+    let secret = livechat_sessions::domain::new_id();
     let mut config = ServeConfig::from_env(data_dir.path().to_path_buf());
     config.secret.jwt_secret = Some(secret.clone());
     config.firestore.firestore_project = Some(project_for(data_dir.path()));

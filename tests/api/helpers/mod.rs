@@ -15,7 +15,7 @@ pub use process::*;
 
 /// A name no other call returns, for ids that must not collide.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", livechat_sessions::session::new_id())
+    format!("{prefix}-{}", livechat_sessions::domain::new_id())
 }
 
 /// The Firestore project of the server on `data_dir`: one per test, so tests sharing an

@@ -7,10 +7,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::model::{FieldChanges, Image, Message, Session, SessionEvent, SessionMeta, Status};
-use super::time::Timestamp;
+use super::SessionError;
 use super::validation::{InvalidInput, Limits, NewImage, NewMessage};
-use super::{SessionError, new_id};
+use crate::domain::commit::WriteSize;
+use crate::domain::model::{
+    FieldChanges, Image, Message, Session, SessionEvent, SessionMeta, Status,
+};
+use crate::domain::new_id;
+use crate::domain::time::Timestamp;
 
 /// A write the actor applies.
 #[derive(Debug, Clone)]
@@ -25,6 +29,23 @@ pub enum Op {
         completed_at: Option<Timestamp>,
     },
     Update(FieldChanges),
+}
+
+impl Op {
+    /// What the write adds to a commit, for stores whose commits have a size limit.
+    pub fn size(&self) -> WriteSize {
+        match self {
+            Op::Append(message) => WriteSize {
+                messages: 1,
+                images: message.images.len(),
+            },
+            Op::AddImage { .. } => WriteSize {
+                messages: 0,
+                images: 1,
+            },
+            Op::Complete { .. } | Op::Update(_) => WriteSize::default(),
+        }
+    }
 }
 
 /// What a write answers once committed.

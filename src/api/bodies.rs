@@ -12,8 +12,8 @@ use base64::Engine as _;
 use headers::{ETag, HeaderMapExt as _, IfNoneMatch};
 use sha2::{Digest as _, Sha256};
 
+use crate::domain::model::Session;
 use crate::protocol::rest;
-use crate::session::model::Session;
 
 /// Bytes of answers held, all sessions together.
 const CAPACITY_BYTES: u64 = 64 << 20;

@@ -9,10 +9,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::bodies::Bodies;
 use crate::api::page::Page;
 use crate::auth::Authenticator;
 use crate::auth::origin::OriginPolicy;
-use crate::bodies::Bodies;
 use crate::fanout::Fanout;
 use crate::live::LiveSettings;
 use crate::quota::Quotas;
@@ -67,5 +67,12 @@ impl Operations {
     /// From now on `/readyz` answers 503.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The page's handlers take only the page.
+impl axum::extract::FromRef<AppState> for Arc<Page> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.page)
     }
 }

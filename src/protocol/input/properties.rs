@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-use super::{InvalidInput, Limits, NewMessage, NewSession, parse_completion, parse_update};
+use super::{InvalidInput, Limits, completion, new_message, new_session, update};
 use crate::protocol::properties::{any_json, runner};
 
 /// A body: an object with the route's fields (of any value) and others.
@@ -43,7 +43,7 @@ fn any_new_session_body_is_parsed_or_refused_naming_its_field() {
     let fields = &["sessionId", "model", "frameSize", "style", "startedAt"];
     runner(2_000)
         .run(&body(fields), |body| {
-            let parsed = NewSession::parse(&body, &Limits::default()).map(drop);
+            let parsed = new_session(&body, &Limits::default()).map(drop);
             names_its_field(parsed, &body, &["sessionId", "model"])
         })
         .unwrap();
@@ -54,7 +54,7 @@ fn any_new_message_body_is_parsed_or_refused_naming_its_field() {
     let fields = &["prompt", "images", "timestamp", "messageId"];
     runner(2_000)
         .run(&body(fields), |body| {
-            let parsed = NewMessage::parse(&body, &Limits::default()).map(drop);
+            let parsed = new_message(&body, &Limits::default()).map(drop);
             names_its_field(parsed, &body, &["prompt", "images"])
         })
         .unwrap();
@@ -72,12 +72,8 @@ fn any_update_or_completion_body_is_parsed_or_refused_naming_its_field() {
     ];
     runner(2_000)
         .run(&body(fields), |body| {
-            names_its_field(
-                parse_update(&body, &Limits::default()).map(drop),
-                &body,
-                &[],
-            )?;
-            names_its_field(parse_completion(&body).map(drop), &body, &[])
+            names_its_field(update(&body, &Limits::default()).map(drop), &body, &[])?;
+            names_its_field(completion(&body).map(drop), &body, &[])
         })
         .unwrap();
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use crate::auth::AuthError;
 use crate::protocol::{ErrorCode, rest};
 
 use crate::session::SessionError;
@@ -139,4 +140,13 @@ impl IntoResponse for ApiError {
 /// Whole seconds for `Retry-After`, rounded up and at least 1.
 fn retry_after_secs(wait: std::time::Duration) -> u64 {
     wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Unavailable(cause) => ApiError::Unavailable(cause),
+            other => ApiError::Unauthenticated(other.to_string()),
+        }
+    }
 }
