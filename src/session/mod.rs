@@ -17,6 +17,7 @@ use crate::domain::list::ListQuery;
 use crate::domain::model::{self, FieldChanges, Session, SessionMeta, Status};
 use crate::domain::new_id;
 use crate::domain::time::Timestamp;
+use crate::fanout::{Notice, Topic};
 use crate::store::{Located, Page, SessionStore, StoreError, Version};
 pub use handle::Pending;
 use handle::{SendError, SessionHandle};
@@ -160,9 +161,6 @@ pub struct Sessions {
     lists: Lists,
 }
 
-/// Attempts at reaching a session's actor when the one found had just stopped.
-const SEND_ATTEMPTS: usize = 3;
-
 impl Sessions {
     pub fn new(
         store: Arc<dyn SessionStore>,
@@ -177,13 +175,32 @@ impl Sessions {
             settings.list_interval,
             settings.resync_interval,
         );
+        let parts = actor::ActorParts {
+            store: Arc::clone(&store),
+            settings: Arc::clone(&settings),
+            fanout: Arc::clone(&fanout),
+            lists: lists.clone(),
+        };
+        let registry = SessionRegistry::new(Box::new(move |id, lease| {
+            actor::SessionActor::spawn(id, lease, &parts)
+        }));
+        // A session's notices go to its actor if it runs here (if not, nothing here watches
+        // it); a user's, to their lists.
+        let (actors, feeds) = (registry.downgrade(), lists.clone());
+        fanout.deliver_to(Arc::new(
+            move |topic: Topic<'_>, notice: Notice| match topic {
+                Topic::User(uid) => feeds.take_notice(uid, notice),
+                Topic::Session(id) => {
+                    if let Some(handle) = actors.live(id) {
+                        // A full mailbox drops the notice: the actor catches up at the next one,
+                        // or at its next resync.
+                        let _ = handle.commands.try_send(handle::Command::Notice(notice));
+                    }
+                }
+            },
+        ));
         Self {
-            registry: SessionRegistry::new(
-                Arc::clone(&store),
-                Arc::clone(&settings),
-                fanout,
-                lists.clone(),
-            ),
+            registry,
             store,
             settings,
             lists,
@@ -441,24 +458,13 @@ impl Sessions {
         .await
     }
 
-    /// Queues a command with the session's actor, starting a new actor if the one found had
-    /// just stopped.
+    /// Queues a command with the session's actor (see [`SessionRegistry::enqueue`]).
     async fn enqueue<T, F, Fut>(&self, id: &str, send: F) -> Result<Pending<T>, SessionError>
     where
         F: Fn(SessionHandle) -> Fut,
         Fut: std::future::Future<Output = Result<Pending<T>, SendError>>,
     {
-        for _ in 0..SEND_ATTEMPTS {
-            let handle = self.registry.handle(id).await;
-            match send(handle.clone()).await {
-                Err(SendError::Stopped) => self.registry.forget(id, &handle),
-                Err(SendError::Failed(err)) => return Err(err),
-                Ok(pending) => return Ok(pending),
-            }
-        }
-        Err(SessionError::Unavailable(
-            "the session's actor kept stopping".into(),
-        ))
+        self.registry.enqueue(id, send).await
     }
 }
 

@@ -6,15 +6,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 mod commit;
 mod sync;
 
-use super::handle::{Command, SessionHandle};
+use super::handle::Command;
 use super::lists::Lists;
-use super::registry::SessionRegistry;
+use super::registry::Lease;
 use super::room::Room;
 use super::rules::{Op, Outcome, SessionState};
 use super::{ActorSettings, AttachStart, Attachment, SessionError};
@@ -26,12 +26,20 @@ const MAX_GROUP: usize = 256;
 /// Commits retried after losing a `seq` race to another writer before giving up.
 const MAX_COMMIT_ATTEMPTS: usize = 16;
 
+/// What every actor of this process shares.
+pub(super) struct ActorParts {
+    pub(super) store: Arc<dyn SessionStore>,
+    pub(super) settings: Arc<ActorSettings>,
+    pub(super) fanout: Arc<dyn Fanout>,
+    pub(super) lists: Lists,
+}
+
 pub(super) struct SessionActor {
     id: String,
-    actor_id: u64,
+    /// Its hold on the session's registry entry: no other actor of the session runs meanwhile.
+    lease: Lease,
     store: Arc<dyn SessionStore>,
     settings: Arc<ActorSettings>,
-    registry: SessionRegistry,
     commands: mpsc::Receiver<Command>,
     /// The session's watchers, while there are any.
     room: Option<Room>,
@@ -71,26 +79,19 @@ enum Stop {
 }
 
 impl SessionActor {
-    pub(super) fn spawn(
-        id: String,
-        actor_id: u64,
-        store: Arc<dyn SessionStore>,
-        settings: Arc<ActorSettings>,
-        registry: SessionRegistry,
-        fanout: Arc<dyn Fanout>,
-        lists: Lists,
-    ) -> SessionHandle {
+    /// Starts the actor of session `id`, which holds `lease`; returns its mailbox.
+    pub(super) fn spawn(id: String, lease: Lease, parts: &ActorParts) -> mpsc::Sender<Command> {
+        let settings = Arc::clone(&parts.settings);
         let (sender, commands) = mpsc::channel(settings.mailbox.max(1));
         let actor = SessionActor {
             id,
-            actor_id,
-            store,
+            lease,
+            store: Arc::clone(&parts.store),
             settings,
-            registry,
             commands,
             room: None,
-            fanout,
-            lists,
+            fanout: Arc::clone(&parts.fanout),
+            lists: parts.lists.clone(),
             published_seq: 0,
             remote_presence: HashMap::new(),
             subscribed: false,
@@ -98,10 +99,7 @@ impl SessionActor {
         // A root span: the actor outlives the request that started it.
         let span = tracing::info_span!(parent: None, "actor", session = %actor.id);
         tokio::spawn(tracing::Instrument::instrument(actor.run(), span));
-        SessionHandle {
-            actor_id,
-            commands: sender,
-        }
+        sender
     }
 
     async fn run(mut self) {
@@ -297,48 +295,27 @@ impl SessionActor {
     /// while the actor decides, new commands wait at the entry rather than reach a mailbox on
     /// its way out, and a late one either reaches this actor or, once it has left, a new one.
     async fn retire(&mut self) -> Option<Vec<Command>> {
-        let (decided, closing) = watch::channel(());
-        if !self
-            .registry
-            .begin_closing(&self.id, self.actor_id, closing)
-        {
-            return None;
-        }
-        // Senders that took the handle before the entry closed may still be sending: refuse
-        // new sends, and wait for those holding a place in the mailbox.
+        let closing = self.lease.close()?;
+        // Senders that took the handle before the entry closed may still be sending: new
+        // sends are refused, and `recv` ends once those holding a place in the mailbox have
+        // sent.
         self.commands.close();
         let mut late = Vec::new();
-        loop {
-            while let Ok(command) = self.commands.try_recv() {
-                late.push(command);
-            }
-            if self.commands.capacity() == self.commands.max_capacity() {
-                break;
-            }
-            tokio::task::yield_now().await;
+        while let Some(command) = self.commands.recv().await {
+            late.push(command);
         }
         if late.is_empty() {
-            self.registry.forget_closing(&self.id);
-            drop(decided);
-            return None;
+            return None; // `closing` dropped: the entry goes
         }
         let (sender, commands) = mpsc::channel(self.settings.mailbox.max(1));
         self.commands = commands;
-        self.actor_id = self.registry.next_actor_id();
-        self.registry.reopen(
-            &self.id,
-            SessionHandle {
-                actor_id: self.actor_id,
-                commands: sender,
-            },
-        );
-        drop(decided);
+        closing.reopen(sender);
         Some(late)
     }
 
     /// Leaves the registry (if still there) and answers whatever is still queued.
     async fn stop(mut self, stop: Stop) {
-        self.registry.forget_actor(&self.id, self.actor_id);
+        self.lease.release();
         self.commands.close();
         if self.subscribed {
             self.fanout.unwatch(Topic::Session(&self.id));
