@@ -2,6 +2,7 @@
 //! that both can be driven through in-memory channels in tests. [`super::serve`] adapts a real
 //! WebSocket to them.
 
+use crate::protocol::close::Close;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -37,8 +38,8 @@ impl Frame {
         }
     }
 
-    pub fn close(code: u16, reason: &'static str) -> Self {
-        Frame::Close(Some((code, Utf8Bytes::from_static(reason))))
+    pub fn close(close: Close) -> Self {
+        Frame::Close(Some((close.code(), Utf8Bytes::from_static(close.reason()))))
     }
 }
 

@@ -14,13 +14,14 @@ use super::commands::{PendingReply, Replies};
 use super::frame::{Frame, ReadError};
 use super::list::{ListView, Owed};
 use super::rate::TokenBucket;
-use super::socket::{Attached, End, Out, Socket, Target, close};
+use super::socket::{Attached, End, Out, Socket, Target};
 use super::writer::Outbound;
 use crate::auth::{AuthError, Identity};
 use crate::domain::model::{Session, Summary};
+use crate::protocol::close::Close;
 use crate::protocol::command::{Command, CommandKind};
 use crate::protocol::reply::{self, ReplyError};
-use crate::protocol::{ErrorCode, close as codes, input, push};
+use crate::protocol::{ErrorCode, input, push};
 use crate::session::{AttachStart, Attachment, ListAttachment, Push, PushKind};
 use crate::telemetry::metrics::{self as telemetry, metrics};
 
@@ -111,7 +112,7 @@ impl<'s, 'w> Relay<'s, 'w> {
                 biased;
                 () = shutdown.cancelled() => {
                     Box::pin(self.replies.finish(self.out, self.settings.shutdown_grace)).await;
-                    return close(codes::SHUTTING_DOWN, "server shutting down; reconnect");
+                    return End::Close(Close::ShuttingDown);
                 }
                 push = pushes.recv() => match push {
                     Ok(push) => self.on_push(&push),
@@ -120,7 +121,7 @@ impl<'s, 'w> Relay<'s, 'w> {
                         Box::pin(self.catch_up().instrument(span)).await
                     }
                     Err(RecvError::Closed) => {
-                        Err(close(codes::RELOAD, "session reloaded; reconnect with sinceSeq"))
+                        Err(End::Close(Close::SessionReloaded))
                     }
                 },
                 Some(reply) = self.replies.next(), if !self.replies.is_empty() => self.out.own(reply),
@@ -135,7 +136,7 @@ impl<'s, 'w> Relay<'s, 'w> {
                     step
                 }
                 _ = ping.tick() => self.on_ping_tick(),
-                () = &mut expiry => Err(close(codes::UNAUTHENTICATED, "token expired")),
+                () = &mut expiry => Err(End::Close(Close::TokenExpired)),
             };
             if let Err(end) = step {
                 return end;
@@ -182,10 +183,7 @@ impl<'s, 'w> Relay<'s, 'w> {
                 self.socket.span().in_scope(|| {
                     tracing::error!(last_seq = self.last_seq, seq, "gap in pushes");
                 });
-                return Err(close(
-                    codes::RELOAD,
-                    "missed events; reconnect with sinceSeq",
-                ));
+                return Err(End::Close(Close::MissedEvents));
             }
             self.last_seq = seq;
             let metrics = metrics();
@@ -194,7 +192,7 @@ impl<'s, 'w> Relay<'s, 'w> {
         }
         self.out.shared(push.encoded(push::push))?;
         if matches!(push.kind, PushKind::Deleted { .. }) {
-            return Err(close(codes::NOT_FOUND, "session deleted"));
+            return Err(End::Close(Close::SessionDeleted));
         }
         Ok(())
     }
@@ -217,13 +215,10 @@ impl<'s, 'w> Relay<'s, 'w> {
                 }
                 Ok(())
             }
-            Ok(None) => Err(close(
-                codes::RELOAD,
-                "missed events; reconnect with sinceSeq",
-            )),
+            Ok(None) => Err(End::Close(Close::MissedEvents)),
             Err(err) => {
                 tracing::warn!(error = %err, "cannot catch a socket up");
-                Err(close(codes::RELOAD, "session unavailable; reconnect"))
+                Err(End::Close(Close::SessionUnavailable))
             }
         }
     }
@@ -262,7 +257,7 @@ impl<'s, 'w> Relay<'s, 'w> {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read a user's list again");
-                Err(close(codes::RELOAD, "list unavailable; reconnect"))
+                Err(End::Close(Close::ListUnavailable))
             }
         }
     }
@@ -280,7 +275,7 @@ impl<'s, 'w> Relay<'s, 'w> {
             }
             Some(Ok(Frame::Ping | Frame::Pong)) => return Ok(()),
             Some(Ok(Frame::Close(_))) | None => return Err(End::Gone),
-            Some(Err(ReadError::TooBig)) => return Err(close(codes::TOO_BIG, "frame too large")),
+            Some(Err(ReadError::TooBig)) => return Err(End::Close(Close::TooBig)),
             Some(Err(ReadError::Broken)) => return Err(End::Gone),
         };
         let command = match Command::parse(&text, self.socket.ctx().sessions.limits()) {
@@ -380,14 +375,14 @@ impl<'s, 'w> Relay<'s, 'w> {
         self.malformed_in_a_row += 1;
         self.out.own(reply)?;
         if self.malformed_in_a_row >= MAX_MALFORMED_IN_A_ROW {
-            return Err(close(codes::PROTOCOL_ERROR, "too many malformed frames"));
+            return Err(End::Close(Close::TooManyMalformed));
         }
         Ok(())
     }
 
     fn on_ping_tick(&mut self) -> Result<(), End> {
         if self.last_heard.elapsed() > self.settings.idle_timeout {
-            return Err(close(codes::SILENT, "no traffic from the peer"));
+            return Err(End::Close(Close::Silent));
         }
         self.out.queue(Outbound::Ping)
     }

@@ -20,7 +20,7 @@ use super::writer::{self, Finish, Outbound, QueueError, WriterHandle};
 use super::{LiveSettings, SocketContext};
 use crate::auth::{AuthError, Identity};
 use crate::domain::list::ListQuery;
-use crate::protocol::close;
+use crate::protocol::close::Close;
 use crate::protocol::command::{Command, CommandKind};
 use crate::protocol::reply;
 use crate::quota::SocketPermit;
@@ -37,30 +37,10 @@ pub struct Start {
 /// How the socket ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum End {
-    /// Send this close frame: after what is queued, or at once when `urgent`.
-    Close {
-        code: u16,
-        reason: &'static str,
-        urgent: bool,
-    },
+    /// Send this close frame: after what is queued, or at once when it is urgent.
+    Close(Close),
     /// The peer went away; nothing more to send.
     Gone,
-}
-
-pub(super) fn close(code: u16, reason: &'static str) -> End {
-    End::Close {
-        code,
-        reason,
-        urgent: false,
-    }
-}
-
-fn slow_consumer() -> End {
-    End::Close {
-        code: close::SLOW_CONSUMER,
-        reason: "too far behind; reconnect with sinceSeq",
-        urgent: true,
-    }
 }
 
 /// How long a closing socket waits for the peer's close frame.
@@ -125,7 +105,7 @@ impl Out<'_> {
 
     pub(super) fn queue(&self, outbound: Outbound) -> Result<(), End> {
         self.0.enqueue(outbound).map_err(|err| match err {
-            QueueError::Full => slow_consumer(),
+            QueueError::Full => End::Close(Close::SlowConsumer),
             QueueError::Gone => End::Gone,
         })
     }
@@ -213,19 +193,15 @@ impl Socket {
         let mut writer = tokio::spawn(writer::write(sink, queue));
         let end = self.serve(&mut stream, &Out(&handle)).await;
         let code = match end {
-            End::Close { code, .. } => Some(code),
+            End::Close(close) => Some(close.code()),
             End::Gone => None,
         };
         telemetry::socket_closed(code);
         self.span()
             .in_scope(|| tracing::debug!(?code, "socket closed"));
         let how = match end {
-            End::Close {
-                code,
-                reason,
-                urgent: false,
-            } => Finish::Close(Frame::close(code, reason)),
-            End::Close { code, reason, .. } => Finish::Urgent(Frame::close(code, reason)),
+            End::Close(close) if close.is_urgent() => Finish::Urgent(Frame::close(close)),
+            End::Close(close) => Finish::Close(Frame::close(close)),
             End::Gone => Finish::Gone,
         };
         let finishing = handle.finish(how);
@@ -290,25 +266,19 @@ impl Socket {
             None => None,
             Some(Ok(since)) => Some(*since),
             Some(Err(_)) => {
-                return Err(close(
-                    close::PROTOCOL_ERROR,
-                    "sinceSeq must be a non-negative integer",
-                ));
+                return Err(End::Close(Close::BadSinceSeq));
             }
         };
         let identity = match &self.start.credential {
             Some(Ok(identity)) => identity.clone(),
             Some(Err(AuthError::Unavailable(cause))) => return Err(self.auth_unavailable(cause)),
-            Some(Err(_)) => return Err(close(close::UNAUTHENTICATED, "invalid or expired token")),
+            Some(Err(_)) => return Err(End::Close(Close::InvalidToken)),
             None => Box::pin(self.first_frame_auth(stream, out)).await?,
         };
         tracing::Span::current().record("uid", identity.uid.as_str());
         let _ = self.log.uid.set(identity.uid.as_str().into());
         let Some(permit) = self.ctx.quotas.open_socket(&identity.uid) else {
-            return Err(close(
-                close::TOO_MANY_SOCKETS,
-                "too many sockets for this user; close one",
-            ));
+            return Err(End::Close(Close::TooManySockets));
         };
         // Boxed, as are the other awaits off the steady state: a socket's task is as large as
         // its largest await point, and idle sockets are many.
@@ -324,11 +294,11 @@ impl Socket {
         let attachment = match attached {
             Ok(attachment) => attachment,
             Err(SessionError::NotFound) => {
-                return Err(close(close::NOT_FOUND, "session not found"));
+                return Err(End::Close(Close::SessionNotFound));
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot attach a socket");
-                return Err(close(close::RELOAD, "session unavailable; reconnect"));
+                return Err(End::Close(Close::SessionUnavailable));
             }
         };
         tracing::debug!(?since, "socket attached");
@@ -337,7 +307,7 @@ impl Socket {
 
     fn auth_unavailable(&self, cause: &str) -> End {
         tracing::warn!(%cause, "cannot verify a socket's token");
-        close(close::RELOAD, "authentication unavailable; reconnect")
+        End::Close(Close::AuthUnavailable)
     }
 
     /// Waits for the `auth` frame a browser sends first.
@@ -350,7 +320,7 @@ impl Socket {
         let text = loop {
             let frame = tokio::select! {
                 () = &mut deadline => {
-                    return Err(close(close::UNAUTHENTICATED, "no auth frame in time"));
+                    return Err(End::Close(Close::NoAuthInTime));
                 }
                 frame = stream.next() => frame,
             };
@@ -358,7 +328,7 @@ impl Socket {
                 Some(Ok(Frame::Text(text))) => break text,
                 Some(Ok(Frame::Ping | Frame::Pong)) => continue,
                 Some(Err(ReadError::TooBig)) => {
-                    return Err(close(close::TOO_BIG, "frame too large"));
+                    return Err(End::Close(Close::TooBig));
                 }
                 _ => return Err(End::Gone),
             }
@@ -373,12 +343,9 @@ impl Socket {
                     Ok(identity)
                 }
                 Err(AuthError::Unavailable(cause)) => Err(self.auth_unavailable(&cause)),
-                Err(_) => Err(close(close::UNAUTHENTICATED, "invalid or expired token")),
+                Err(_) => Err(End::Close(Close::InvalidToken)),
             },
-            _ => Err(close(
-                close::UNAUTHENTICATED,
-                "the first frame must be auth",
-            )),
+            _ => Err(End::Close(Close::FirstFrameNotAuth)),
         }
     }
 }
