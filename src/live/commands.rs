@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use futures::stream::FuturesOrdered;
 
-use super::socket::Out;
+use super::out::Out;
 use super::writer::Outbound;
 use crate::protocol::reply::{self, ReplyError};
 use crate::session::Pending;

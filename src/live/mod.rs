@@ -1,22 +1,30 @@
-//! The WebSocket transport: one socket per live chat, streaming a session's committed changes
-//! to every tab in `seq` order and taking commands that write through the session's actor.
-//! The protocol is described in `protocol/README.md`; its frames are built by
-//! [`crate::protocol`].
+//! Live subscriptions and the WebSocket that carries them: one per live chat, streaming a
+//! session's committed changes to every tab in `seq` order and taking commands that write
+//! through the session's actor; or one per tab following the user's list. The protocol is
+//! described in `protocol/README.md`; its frames are built by [`crate::protocol`].
 //!
-//! - [`socket`]: the reader (authenticate, attach) and how a socket ends; `relay`: an
-//!   attached socket's steady state;
-//! - [`writer`]: the writer task and its bounded queue;
-//! - [`frame`]: the frames both deal in, so that tests drive them through channels;
-//! - [`commands`]: the replies a socket owes; [`rate`]: its command rate.
+//! The subscription does not know its transport:
+//! - `link`: what it knows of its connection (the server's handles, what it follows, its name,
+//!   its log fields); `attach`: authenticated, counted in the quota, attached;
+//! - `subscription`: the steady state: pushes out in order, catch-up, commands and their
+//!   replies (`commands`), their rate (`rate`), heartbeats, the token's expiry; `list`: what a
+//!   subscription to the user's list has shown;
+//! - `out` and [`writer`]: the bounded queue its frames leave by, and how it ends.
 //!
-//! The upgrade itself (origin and credential checks) is an HTTP route: `api::live`.
+//! The WebSocket transport is [`socket`] (the upgrade's credential or the first-frame `auth`,
+//! frames in as [`frame::Frame`]s, the close handshake), generic over streams of frames so that
+//! tests drive it without a network. The upgrade itself (origin and credential checks) is an
+//! HTTP route: `api::live`.
 
+mod attach;
 mod commands;
 pub mod frame;
+mod link;
 mod list;
+mod out;
 mod rate;
-mod relay;
 pub mod socket;
+mod subscription;
 #[cfg(test)]
 mod tests;
 mod writer;

@@ -1,5 +1,7 @@
-//! An attached socket's steady state: the session's pushes out, commands in, pings, and the
-//! token's expiry, until one of them ends the socket.
+//! A subscription, whatever carries it: attached to a session (or the user's list) for a user,
+//! the pushes out in order (catching up from the store when they fell behind), commands in with
+//! their replies, heartbeats and the token's expiry, until one of them ends it. A transport
+//! hands it what the client sent as [`Inbound`] items and takes its frames from [`Out`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,11 +12,12 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::LiveSettings;
+pub(super) use super::attach::{Attached, attach};
 use super::commands::{PendingReply, Replies};
-use super::frame::{Frame, ReadError};
+use super::link::{Link, Target};
 use super::list::{ListView, Owed};
+use super::out::{End, Out};
 use super::rate::TokenBucket;
-use super::socket::{Attached, End, Out, Socket, Target};
 use super::writer::Outbound;
 use crate::auth::{AuthError, Identity};
 use crate::domain::model::{Session, Summary};
@@ -28,9 +31,24 @@ use crate::telemetry::metrics::{self as telemetry, metrics};
 /// Consecutive frames that are not commands before the socket is closed with 4009.
 const MAX_MALFORMED_IN_A_ROW: u32 = 5;
 
-/// The steady state of an attached socket.
-pub(super) struct Relay<'s, 'w> {
-    socket: &'s Socket,
+/// What the client sent, as its subscription sees it.
+pub(super) enum Inbound {
+    Command(Command),
+    /// A frame that is no command it can run: the reply that says why, and whether it counts
+    /// among the invalid frames that end the subscription.
+    Refused {
+        reply: String,
+        malformed: bool,
+    },
+    /// The peer is there (a ping, a pong).
+    Heard,
+    /// The transport ends the subscription.
+    End(End),
+}
+
+/// The steady state of an attached subscription.
+pub(super) struct Subscription<'s, 'w> {
+    link: &'s Link,
     settings: &'s LiveSettings,
     identity: Identity,
     out: &'s Out<'w>,
@@ -44,11 +62,11 @@ pub(super) struct Relay<'s, 'w> {
     last_heard: Instant,
 }
 
-impl<'s, 'w> Relay<'s, 'w> {
-    pub(super) fn new(socket: &'s Socket, identity: Identity, out: &'s Out<'w>) -> Self {
-        let settings: &LiveSettings = socket.settings();
+impl<'s, 'w> Subscription<'s, 'w> {
+    pub(super) fn new(link: &'s Link, identity: Identity, out: &'s Out<'w>) -> Self {
+        let settings: &LiveSettings = link.settings();
         Self {
-            socket,
+            link,
             settings,
             identity,
             out,
@@ -63,7 +81,7 @@ impl<'s, 'w> Relay<'s, 'w> {
 
     pub(super) async fn run<S>(mut self, stream: &mut S, attached: Attached, resuming: bool) -> End
     where
-        S: Stream<Item = Result<Frame, ReadError>> + Unpin,
+        S: Stream<Item = Inbound> + Unpin,
     {
         // Held until the socket ends: it counts the socket as a watcher, or a follower.
         let (mut pushes, _membership) = match attached {
@@ -88,7 +106,7 @@ impl<'s, 'w> Relay<'s, 'w> {
                 let cursor = page
                     .next
                     .map(|next| input::cursor(&next, &self.identity.uid));
-                let status = match self.socket.target() {
+                let status = match self.link.target() {
                     Target::List(query) => query.status,
                     Target::Session(_) => None,
                 };
@@ -106,7 +124,7 @@ impl<'s, 'w> Relay<'s, 'w> {
             self.settings.ping_interval,
         );
         let mut expiry = Box::pin(expiry_sleep(self.identity.expires_at));
-        let shutdown = self.socket.ctx().shutdown.clone();
+        let shutdown = self.link.ctx().shutdown.clone();
         loop {
             let step = tokio::select! {
                 biased;
@@ -117,7 +135,7 @@ impl<'s, 'w> Relay<'s, 'w> {
                 push = pushes.recv() => match push {
                     Ok(push) => self.on_push(&push),
                     Err(RecvError::Lagged(_)) => {
-                        let span = self.socket.span();
+                        let span = self.link.span();
                         Box::pin(self.catch_up().instrument(span)).await
                     }
                     Err(RecvError::Closed) => {
@@ -125,11 +143,12 @@ impl<'s, 'w> Relay<'s, 'w> {
                     }
                 },
                 Some(reply) = self.replies.next(), if !self.replies.is_empty() => self.out.own(reply),
-                frame = stream.next() => {
+                inbound = stream.next() => {
                     let expires_at = self.identity.expires_at;
                     // A command's work (and whatever it logs) in the socket's span.
-                    let span = self.socket.span();
-                    let step = self.on_frame(frame).instrument(span).await;
+                    let span = self.link.span();
+                    let inbound = inbound.unwrap_or(Inbound::End(End::Gone));
+                    let step = self.on_inbound(inbound).instrument(span).await;
                     if self.identity.expires_at != expires_at {
                         expiry = Box::pin(expiry_sleep(self.identity.expires_at));
                     }
@@ -171,7 +190,7 @@ impl<'s, 'w> Relay<'s, 'w> {
             return self.out_all(owed);
         }
         if let PushKind::Signal(signal) = &push.kind
-            && signal.from == *self.socket.connection()
+            && signal.from == *self.link.connection()
         {
             return Ok(()); // the sender's own
         }
@@ -180,7 +199,7 @@ impl<'s, 'w> Relay<'s, 'w> {
                 return Ok(());
             }
             if seq != self.last_seq + 1 {
-                self.socket.span().in_scope(|| {
+                self.link.span().in_scope(|| {
                     tracing::error!(last_seq = self.last_seq, seq, "gap in pushes");
                 });
                 return Err(End::Close(Close::MissedEvents));
@@ -205,8 +224,8 @@ impl<'s, 'w> Relay<'s, 'w> {
         if self.list.is_some() {
             return self.relist().await;
         }
-        let sessions = &self.socket.ctx().sessions;
-        match sessions.events_since(self.socket.id(), self.last_seq).await {
+        let sessions = &self.link.ctx().sessions;
+        match sessions.events_since(self.link.id(), self.last_seq).await {
             Ok(Some(events)) => {
                 metrics().events_delivered.increment(events.len() as u64);
                 for event in &events {
@@ -237,11 +256,11 @@ impl<'s, 'w> Relay<'s, 'w> {
     /// A list socket fell behind its feed: its page is read again and compared with what it
     /// showed.
     async fn relist(&mut self) -> Result<(), End> {
-        let Target::List(query) = self.socket.target() else {
+        let Target::List(query) = self.link.target() else {
             return Ok(());
         };
         let read_at = Instant::now();
-        let sessions = &self.socket.ctx().sessions;
+        let sessions = &self.link.ctx().sessions;
         match sessions.list(&self.identity.uid, query).await {
             Ok(page) => {
                 let summaries: Vec<std::sync::Arc<Summary>> = page
@@ -262,29 +281,20 @@ impl<'s, 'w> Relay<'s, 'w> {
         }
     }
 
-    async fn on_frame(&mut self, frame: Option<Result<Frame, ReadError>>) -> Result<(), End> {
+    async fn on_inbound(&mut self, inbound: Inbound) -> Result<(), End> {
         self.last_heard = Instant::now();
-        let text = match frame {
-            Some(Ok(Frame::Text(text))) => text,
-            Some(Ok(Frame::Binary)) => {
-                let refusal = ReplyError::new(
-                    ErrorCode::InvalidFrame,
-                    "binary frames are not commands; send JSON text",
-                );
-                return self.refuse(reply::error(None, &refusal));
-            }
-            Some(Ok(Frame::Ping | Frame::Pong)) => return Ok(()),
-            Some(Ok(Frame::Close(_))) | None => return Err(End::Gone),
-            Some(Err(ReadError::TooBig)) => return Err(End::Close(Close::TooBig)),
-            Some(Err(ReadError::Broken)) => return Err(End::Gone),
-        };
-        let command = match Command::parse(&text, self.socket.ctx().sessions.limits()) {
-            Ok(command) => command,
-            Err(refusal) if refusal.is_malformed() => return self.refuse(refusal.reply()),
-            Err(refusal) => {
+        let command = match inbound {
+            Inbound::Command(command) => command,
+            Inbound::Refused {
+                reply,
+                malformed: true,
+            } => return self.refuse(reply),
+            Inbound::Refused { reply, .. } => {
                 self.malformed_in_a_row = 0;
-                return self.out.own(refusal.reply());
+                return self.out.own(reply);
             }
+            Inbound::Heard => return Ok(()),
+            Inbound::End(end) => return Err(end),
         };
         self.malformed_in_a_row = 0;
         telemetry::socket_command(command.kind.label());
@@ -308,7 +318,7 @@ impl<'s, 'w> Relay<'s, 'w> {
         let id = command.id;
         match command.kind {
             CommandKind::Ping => Ok(PendingReply::ready(reply::pong(id))),
-            CommandKind::Auth { token } => match self.socket.ctx().auth.verify(&token).await {
+            CommandKind::Auth { token } => match self.link.ctx().auth.verify(&token).await {
                 Ok(fresh) if fresh.uid == self.identity.uid => {
                     self.identity = fresh;
                     let identity = &self.identity;
@@ -345,11 +355,11 @@ impl<'s, 'w> Relay<'s, 'w> {
                 ))
             }
             CommandKind::Signal(data) => {
-                let ctx = self.socket.ctx();
+                let ctx = self.link.ctx();
                 let (sessions, uid) = (ctx.sessions.clone(), self.identity.uid.clone());
                 let (session, from) = (
-                    self.socket.id().to_owned(),
-                    Arc::clone(self.socket.connection()),
+                    self.link.id().to_owned(),
+                    Arc::clone(self.link.connection()),
                 );
                 Ok(PendingReply::later(async move {
                     match sessions.signal(&uid, &session, &from, data).await {
@@ -359,10 +369,10 @@ impl<'s, 'w> Relay<'s, 'w> {
                 }))
             }
             CommandKind::Write(op) => {
-                let ctx = self.socket.ctx();
+                let ctx = self.link.ctx();
                 let pending = ctx
                     .sessions
-                    .submit(&self.identity.uid, self.socket.id(), op)
+                    .submit(&self.identity.uid, self.link.id(), op)
                     .await
                     .map_err(|err| reply::error(Some(id), &ReplyError::from(&err)))?;
                 Ok(PendingReply::write(id, pending))
