@@ -1,8 +1,7 @@
 //! Version 0 of the event encoding: the push frames of the time, as they were written.
 use serde::Deserialize;
 
-use super::{present, status};
-use crate::domain::model::{FieldChanges, Image, Message, SessionEvent};
+use super::{Stored, StoredChanges, StoredImage, StoredMessage, present};
 use crate::domain::time::Timestamp;
 
 #[derive(Deserialize)]
@@ -14,7 +13,7 @@ pub(super) enum Frame {
     ImageAdded {
         seq: u64,
         message_id: String,
-        image: FrameImage,
+        image: StoredImage,
     },
     #[serde(rename = "session.updated")]
     SessionUpdated { seq: u64, changes: FrameChanges },
@@ -25,21 +24,8 @@ pub(super) struct FrameMessage {
     id: String,
     prompt: String,
     timestamp: String,
-    images: Vec<FrameImage>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct FrameImage {
-    id: String,
-    url: String,
-    #[serde(default)]
-    storage_path: Option<String>,
-    #[serde(default)]
-    original_url: Option<String>,
-    #[serde(default)]
-    firebase_url: Option<String>,
-    order: u32,
+    /// Its fields were camelCase, which the current version accepts too.
+    images: Vec<StoredImage>,
 }
 
 #[derive(Deserialize)]
@@ -57,60 +43,66 @@ pub(super) struct FrameChanges {
     style: Option<Option<String>>,
 }
 
-fn time(text: &str) -> Result<Timestamp, String> {
-    Timestamp::parse_rfc3339(text).ok_or_else(|| format!("not a timestamp: {text:?}"))
+fn millis(text: &str) -> Result<i64, String> {
+    Timestamp::parse_rfc3339(text)
+        .map(Timestamp::millis)
+        .ok_or_else(|| format!("not a timestamp: {text:?}"))
 }
 
-impl From<FrameImage> for Image {
-    fn from(image: FrameImage) -> Self {
-        Image {
-            id: image.id,
-            url: image.url,
-            storage_path: image.storage_path,
-            original_url: image.original_url,
-            firebase_url: image.firebase_url,
-            order: image.order,
-        }
-    }
-}
-
-impl TryFrom<Frame> for SessionEvent {
+/// A frame of version 0, in the current version's terms (then decoded as every event is).
+impl TryFrom<Frame> for Stored {
     type Error = String;
 
     fn try_from(frame: Frame) -> Result<Self, String> {
         Ok(match frame {
-            Frame::MessageAdded { seq, message } => SessionEvent::MessageAdded {
+            Frame::MessageAdded { seq, message } => Stored::Message {
                 seq,
-                message: Message {
-                    timestamp: time(&message.timestamp)?,
+                message: StoredMessage {
+                    at: millis(&message.timestamp)?,
                     id: message.id,
                     prompt: message.prompt,
-                    images: message.images.into_iter().map(Image::from).collect(),
+                    images: message.images,
                 },
             },
             Frame::ImageAdded {
                 seq,
                 message_id,
                 image,
-            } => SessionEvent::ImageAdded {
+            } => Stored::Image {
                 seq,
-                message_id,
-                image: image.into(),
+                message: message_id,
+                image,
             },
-            Frame::SessionUpdated { seq, changes } => SessionEvent::SessionUpdated {
+            Frame::SessionUpdated { seq, changes } => Stored::Update {
                 seq,
-                changes: FieldChanges {
-                    status: status(changes.status)?,
-                    completed_at: match changes.completed_at {
-                        None => None,
-                        Some(None) => Some(None),
-                        Some(Some(at)) => Some(Some(time(&at)?)),
-                    },
-                    model: changes.model,
-                    frame_size: changes.frame_size,
-                    style: changes.style,
-                },
+                changes: changes.try_into()?,
             },
+        })
+    }
+}
+
+impl TryFrom<FrameChanges> for StoredChanges {
+    type Error = String;
+
+    fn try_from(changes: FrameChanges) -> Result<Self, String> {
+        let completed_at = match changes.completed_at {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(at)) => Some(Some(millis(&at)?)),
+        };
+        let FrameChanges {
+            status,
+            model,
+            frame_size,
+            style,
+            ..
+        } = changes;
+        Ok(StoredChanges {
+            status,
+            completed_at,
+            model,
+            frame_size,
+            style,
         })
     }
 }

@@ -5,11 +5,14 @@
 //! Version 0 is what the log held before it was versioned: the push frames of that time
 //! (`{"type":"message.added","seq":7,"message":{…}}`), decoded here as they were written.
 
+mod meta;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::domain::model::{FieldChanges, Image, Message, SessionEvent, Status};
 use crate::domain::time::Timestamp;
+pub use meta::StoredMeta;
 
 /// The version [`encode`] writes.
 pub const VERSION: u64 = 1;
@@ -37,9 +40,11 @@ pub fn decode_value(value: Value) -> Result<SessionEvent, String> {
             .event
             .try_into(),
         Some(other) => Err(format!("events of version {other} are not known here")),
-        None => serde_json::from_value::<legacy::Frame>(value)
-            .map_err(|e| format!("not an event of version 0: {e}"))?
-            .try_into(),
+        None => Stored::try_from(
+            serde_json::from_value::<legacy::Frame>(value)
+                .map_err(|e| format!("not an event of version 0: {e}"))?,
+        )?
+        .try_into(),
     }
 }
 
@@ -101,15 +106,28 @@ struct StoredMessage {
     images: Vec<StoredImage>,
 }
 
+/// (Version 0 wrote the optional fields in camelCase: read under either name.)
 #[derive(Serialize, Deserialize)]
 struct StoredImage {
     id: String,
     url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "storagePath"
+    )]
     storage_path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "originalUrl"
+    )]
     original_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "firebaseUrl"
+    )]
     firebase_url: Option<String>,
     order: u32,
 }

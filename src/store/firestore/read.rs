@@ -269,6 +269,35 @@ impl FirestoreStore {
         }
     }
 
+    /// The most recently updated session document of `uid` that matches (at most one).
+    pub(super) async fn first_session_where(
+        db: &FirestoreDb,
+        uid: &str,
+        matches: Match<'_>,
+    ) -> FirestoreResult<Vec<Document>> {
+        let uid = uid.to_owned();
+        let (field, value, contains) = match matches {
+            Match::Equals(field, value) => (field, value.to_owned(), false),
+            Match::Contains(field, value) => (field, value.to_owned(), true),
+        };
+        let select = db.fluent().select().from(SESSIONS).filter(move |q| {
+            let condition = if contains {
+                q.field(field).array_contains(value.clone())
+            } else {
+                q.field(field).eq(value.clone())
+            };
+            q.for_all([q.field("uid").eq(uid.clone()), condition])
+        });
+        // Ordered only where the field may match several: an equality on a unique field
+        // needs no index beyond the single-field ones.
+        let select = if contains {
+            select.order(|o| o.fields([o.field("updatedAt").desc()]))
+        } else {
+            select
+        };
+        select.limit(1).query().await
+    }
+
     /// Sessions of `uid` still in the original one-document shape holding `url` (found by their
     /// inline `imageUrls`): queried only while the database may hold such sessions.
     async fn original_sessions_with_url(
@@ -280,22 +309,8 @@ impl FirestoreStore {
             return Ok(Vec::new());
         }
         crate::telemetry::metrics::original_session_query();
-        let (uid, url) = (uid.to_owned(), url.to_owned());
-        let docs: Vec<Document> = self
-            .db
-            .fluent()
-            .select()
-            .from(SESSIONS)
-            .filter(move |q| {
-                q.for_all([
-                    q.field("uid").eq(uid.clone()),
-                    q.field("imageUrls").array_contains(url.clone()),
-                ])
-            })
-            .order(|o| o.fields([o.field("updatedAt").desc()]))
-            .limit(1)
-            .query()
-            .await?;
+        let docs =
+            Self::first_session_where(&self.db, uid, Match::Contains("imageUrls", url)).await?;
         let mut found = Vec::new();
         for doc in &docs {
             let versioned = self.versioned(doc)?;
@@ -422,4 +437,12 @@ impl FirestoreStore {
         }
         Ok(Some((current, found)))
     }
+}
+
+/// A condition on a session document's field, beside its owner.
+pub(super) enum Match<'a> {
+    /// The field equals the value.
+    Equals(&'static str, &'a str),
+    /// The field, an array, holds the value.
+    Contains(&'static str, &'a str),
 }

@@ -9,6 +9,7 @@ use firestore::{FirestoreDb, FirestoreResult, FirestoreWritePrecondition};
 
 use super::docs::*;
 use super::held::{Known, Version};
+use super::read::Match;
 use super::trip::Trip;
 use super::{FirestoreStore, Written};
 use crate::domain::commit::Commit;
@@ -45,20 +46,8 @@ impl FirestoreStore {
             if let Some(key) = key {
                 return Ok(Some(key.session_doc_id));
             }
-            let (uid, session_id) = (meta.uid.clone(), meta.session_id.clone());
-            let original: Vec<Document> = db
-                .fluent()
-                .select()
-                .from(SESSIONS)
-                .filter(move |q| {
-                    q.for_all([
-                        q.field("uid").eq(uid.clone()),
-                        q.field("sessionId").eq(session_id.clone()),
-                    ])
-                })
-                .limit(1)
-                .query()
-                .await?;
+            let matches = Match::Equals("sessionId", &meta.session_id);
+            let original = Self::first_session_where(db, &meta.uid, matches).await?;
             let existing = original.first().map(Self::doc_id);
             let key = SessionKeyDoc {
                 uid: meta.uid.clone(),

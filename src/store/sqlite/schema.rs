@@ -92,14 +92,9 @@ DROP TABLE messages;
 ALTER TABLE messages_v4 RENAME TO messages;
 
 CREATE TABLE images_v4 (
-    doc_id       TEXT NOT NULL,
-    ord          INTEGER NOT NULL,
-    message_id   TEXT NOT NULL,
-    image_id     TEXT NOT NULL,
-    url          TEXT NOT NULL,
-    storage_path TEXT,
-    original_url TEXT,
-    firebase_url TEXT,
+    doc_id TEXT NOT NULL, ord INTEGER NOT NULL, message_id TEXT NOT NULL,
+    image_id TEXT NOT NULL, url TEXT NOT NULL,
+    storage_path TEXT, original_url TEXT, firebase_url TEXT,
     PRIMARY KEY (doc_id, ord)
 ) WITHOUT ROWID;
 INSERT INTO images_v4
