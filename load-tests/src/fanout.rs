@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::disk::DiskMeter;
-use crate::lists::ListSockets;
+use crate::lists::{ListArgs, ListSockets};
 use crate::{Client, Common, run_id};
 
 /// What the writing tab of each session sends.
@@ -82,11 +82,12 @@ pub async fn fanout(
     rate: u32,
     spread: Vec<String>,
     server_pid: Option<u32>,
-    list_sockets: usize,
+    list_args: ListArgs,
 ) -> anyhow::Result<()> {
+    let list_sockets = list_args.list_sockets;
     let instances = 1 + spread.len();
     let lists = if list_sockets > 0 {
-        let mut lists = ListSockets::open(&common, "load-fanout", list_sockets).await?;
+        let mut lists = ListSockets::open(&common, "load-fanout", list_args).await?;
         lists.measure().await;
         Some(lists)
     } else {

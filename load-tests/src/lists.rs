@@ -1,6 +1,8 @@
-//! `--list-sockets N` (append and fanout): N sockets on the user's list
-//! (`GET /api/live-chat-sessions/live`), opened for the scenario's user before it measures and
-//! read all along, as N tabs showing "My sessions" while the user writes. Frames are counted by
+//! `--list-sockets N` (append and fanout): N sockets on users' lists
+//! (`GET /api/live-chat-sessions/live`), opened before the scenario measures and read all
+//! along: `--list-writer-sockets K` of them are the writing user's (K tabs showing "My
+//! sessions" while the user writes; all N when not given), the others belong to other users,
+//! one each (a server's other users, whose lists the writes do not touch). Frames are counted by
 //! type, not parsed, so that the load generator passes them through quickly; a socket the
 //! server closes is counted and opened again (as a tab reconnects), until the scenario ends.
 
@@ -21,6 +23,19 @@ use crate::{Client, Common};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sockets on users' lists beside a scenario.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ListArgs {
+    /// Sockets on users' lists (`GET /api/live-chat-sessions/live`), opened before measuring
+    /// and read all along; what they received is reported.
+    #[arg(long, default_value_t = 0)]
+    pub list_sockets: usize,
+    /// How many of them are the writing user's (all when not given); the others are one each
+    /// of other users, whose lists the scenario's writes do not touch.
+    #[arg(long)]
+    pub list_writer_sockets: Option<usize>,
+}
 
 /// What the list sockets received.
 #[derive(Default)]
@@ -93,8 +108,11 @@ async fn connect(url: &str, token: &str) -> anyhow::Result<(Ws, String)> {
 }
 
 impl ListSockets {
-    /// Opens `sockets` sockets on `uid`'s list (each has read its `sessions` page), reading.
-    pub async fn open(common: &Common, uid: &str, sockets: usize) -> anyhow::Result<Self> {
+    /// Opens the sockets `args` asks for on users' lists (each has read its `sessions` page),
+    /// reading: the writer's on `uid`'s list, the others one on each other user's.
+    pub async fn open(common: &Common, uid: &str, args: ListArgs) -> anyhow::Result<Self> {
+        let sockets = args.list_sockets;
+        let writer = args.list_writer_sockets.unwrap_or(sockets);
         let client = Client::new(common, uid)?;
         let base = common.target.trim_end_matches('/');
         let url = format!(
@@ -105,10 +123,15 @@ impl ListSockets {
         let measuring = Arc::new(AtomicBool::new(false));
         eprintln!("opening {sockets} sockets on the user's list…");
         let mut readers = Vec::with_capacity(sockets);
-        for _ in 0..sockets {
-            let (ws, first) = connect(&url, &client.token).await?;
+        for n in 0..sockets {
+            let token = if n < writer {
+                client.token.clone()
+            } else {
+                Client::new(common, &format!("{uid}-other-{n}"))?.token
+            };
+            let (ws, first) = connect(&url, &token).await?;
             drop(first);
-            let (url, token, mut stopped) = (url.clone(), client.token.clone(), stopped.clone());
+            let (url, mut stopped) = (url.clone(), stopped.clone());
             let measuring = Arc::clone(&measuring);
             readers.push(tokio::spawn(async move {
                 let mut counts = Counts::default();

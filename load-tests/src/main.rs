@@ -96,10 +96,8 @@ enum Scenario {
         /// The server's process id: its disk writes per durable append are read from /proc.
         #[arg(long, conflicts_with = "rates")]
         server_pid: Option<u32>,
-        /// Sockets on the user's list (`GET /api/live-chat-sessions/live`), opened for the
-        /// writing user before measuring and read all along; what they received is reported.
-        #[arg(long, default_value_t = 0, conflicts_with = "rates")]
-        list_sockets: usize,
+        #[command(flatten)]
+        lists: lists::ListArgs,
     },
     /// One tab per session sends `signal`s, the other tabs receive them: delivery latency and
     /// losses.
@@ -186,10 +184,8 @@ enum Scenario {
         /// The server's process id: its disk writes per durable append are read from /proc.
         #[arg(long)]
         server_pid: Option<u32>,
-        /// Sockets on the user's list (`GET /api/live-chat-sessions/live`), opened for the
-        /// appending user before measuring and read all along; what they received is reported.
-        #[arg(long, default_value_t = 0)]
-        list_sockets: usize,
+        #[command(flatten)]
+        lists: lists::ListArgs,
     },
 }
 
@@ -282,8 +278,8 @@ async fn main() -> anyhow::Result<()> {
             common,
             sessions,
             server_pid,
-            list_sockets,
-        } => append(common, sessions, server_pid, list_sockets).await,
+            lists,
+        } => append(common, sessions, server_pid, lists).await,
         Scenario::Keys { out } => identity::write_keys(&out),
         Scenario::Verify { iterations } => identity::verify_cost(iterations).await,
         Scenario::Soak {
@@ -319,18 +315,9 @@ async fn main() -> anyhow::Result<()> {
             spread,
             rates,
             server_pid,
-            list_sockets,
+            lists,
         } if rates.is_empty() => {
-            fanout::fanout(
-                common,
-                sessions,
-                tabs,
-                rate,
-                spread,
-                server_pid,
-                list_sockets,
-            )
-            .await
+            fanout::fanout(common, sessions, tabs, rate, spread, server_pid, lists).await
         }
         Scenario::Signal {
             common,
@@ -466,8 +453,9 @@ async fn append(
     common: Common,
     sessions: usize,
     server_pid: Option<u32>,
-    list_sockets: usize,
+    list_args: lists::ListArgs,
 ) -> anyhow::Result<()> {
+    let list_sockets = list_args.list_sockets;
     let client = Arc::new(Client::new(&common, "load-append")?);
     let run = run_id();
     let mut slots = Vec::with_capacity(sessions);
@@ -477,7 +465,7 @@ async fn append(
     }
     let slots = Arc::new(slots);
     let lists = if list_sockets > 0 {
-        let mut lists = lists::ListSockets::open(&common, "load-append", list_sockets).await?;
+        let mut lists = lists::ListSockets::open(&common, "load-append", list_args).await?;
         lists.measure().await;
         Some(lists)
     } else {

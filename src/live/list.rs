@@ -91,17 +91,26 @@ impl ListView {
     /// What a push of the user's feed owes the client.
     pub(super) fn on_push(&mut self, push: &Push) -> Vec<Owed> {
         let mut owed = Vec::new();
+        self.take(push, &mut owed);
+        owed
+    }
+
+    fn take(&mut self, push: &Push, owed: &mut Vec<Owed>) {
         match &push.kind {
-            PushKind::Listed(summary) => self.changed(summary, Some(push), &mut owed),
+            PushKind::Listed(summary) => self.changed(summary, Some(push), owed),
             PushKind::Unlisted { id, seq } if !self.told(id, *seq) => {
-                self.remove(id, *seq, &mut owed);
+                self.remove(id, *seq, owed);
             }
             PushKind::Relisted(page) => {
-                self.reconcile(&page.summaries, page.complete, page.read_at, &mut owed);
+                self.reconcile(&page.summaries, page.complete, page.read_at, owed);
+            }
+            PushKind::Batch(pushes) => {
+                for push in pushes.iter() {
+                    self.take(push, owed);
+                }
             }
             _ => {}
         }
-        owed
     }
 
     fn changed(&mut self, summary: &Summary, push: Option<&Push>, owed: &mut Vec<Owed>) {

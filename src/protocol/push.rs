@@ -58,8 +58,9 @@ pub fn push(kind: &PushKind) -> String {
         })),
         PushKind::Listed(summary) => session_changed(summary),
         PushKind::Unlisted { id, seq } => session_removed(id, *seq),
-        // Never sent as it is: a list socket compares it with what it showed.
-        PushKind::Relisted(_) => String::new(),
+        // Never sent as they are: a list socket compares the page with what it showed, and
+        // sends a batch's pushes one by one.
+        PushKind::Relisted(_) | PushKind::Batch(_) => String::new(),
     }
 }
 

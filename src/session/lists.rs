@@ -228,6 +228,8 @@ impl Feed {
         }
     }
 
+    /// Sends what was held back as one push: however many sessions changed, a follower
+    /// that keeps up with one push per interval never falls behind the ring.
     fn flush(&self) {
         let pushes = {
             let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
@@ -235,9 +237,11 @@ impl Feed {
             held.due = false;
             std::mem::take(&mut held.pushes)
         };
-        for (_, (_, kind)) in pushes {
-            let _ = self.sender.send(Push::new(kind));
-        }
+        let batch: Arc<[Arc<Push>]> = pushes
+            .into_values()
+            .map(|(_, kind)| Push::new(kind))
+            .collect();
+        let _ = self.sender.send(Push::new(PushKind::Batch(batch)));
     }
 }
 

@@ -17,7 +17,7 @@ pub struct Push {
     encoded: OnceLock<Arc<str>>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum PushKind {
     /// A committed change.
     Event(SessionEvent),
@@ -35,6 +35,9 @@ pub enum PushKind {
     /// On a user's list: the first page as the store holds it, to compare with what was shown
     /// (notices may have been lost between instances).
     Relisted(Arc<Relisted>),
+    /// On a user's list: the changes held back during an interval, one per session, in one
+    /// slot of the feed's ring (each encoded once for all followers).
+    Batch(Arc<[Arc<Push>]>),
 }
 
 /// A signal as its session's other connections receive it.

@@ -4,14 +4,15 @@
 //! `apply` mutates the state and returns the event to commit; the actor commits the events of a
 //! whole group at once and, should that fail, reloads the state from the store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::SessionError;
 use super::validation::{InvalidInput, Limits, NewImage, NewMessage};
 use crate::domain::commit::WriteSize;
 use crate::domain::model::{
-    FieldChanges, Image, Message, Session, SessionEvent, SessionMeta, Status,
+    FieldChanges, Image, Message, SUMMARY_IMAGES, Session, SessionEvent, SessionMeta, Status,
+    Summary, SummaryImage,
 };
 use crate::domain::new_id;
 use crate::domain::time::Timestamp;
@@ -89,6 +90,9 @@ pub struct SessionState {
     image_ids: HashMap<String, ImageRef>,
     image_urls: HashMap<String, ImageRef>,
     message_ids: HashMap<String, usize>,
+    /// The images of greatest order (at most [`SUMMARY_IMAGES`]), ascending: the summary's,
+    /// kept as images are added rather than found again in every message at every change.
+    last_images: VecDeque<SummaryImage>,
 }
 
 impl SessionState {
@@ -101,6 +105,7 @@ impl SessionState {
             image_ids: HashMap::new(),
             image_urls: HashMap::new(),
             message_ids: HashMap::new(),
+            last_images: VecDeque::with_capacity(SUMMARY_IMAGES + 1),
         };
         for message in session.messages {
             state.push_message(message);
@@ -116,6 +121,14 @@ impl SessionState {
         &self.session
     }
 
+    /// The session as a history list shows it.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            meta: self.session.meta.clone(),
+            last_images: self.last_images.iter().cloned().collect(),
+        }
+    }
+
     /// The session as it stands, without a copy.
     pub fn shared(&self) -> Arc<Session> {
         Arc::clone(&self.session)
@@ -129,18 +142,36 @@ impl SessionState {
         let index = self.session.messages.len();
         self.message_ids.insert(message.id.clone(), index);
         for image in &message.images {
-            self.index_image(image, index);
+            self.index_image(image, index, &message.id);
         }
         self.session_mut().messages.push(message);
     }
 
-    fn index_image(&mut self, image: &Image, message: usize) {
+    fn index_image(&mut self, image: &Image, message: usize, message_id: &str) {
         let at = ImageRef {
             order: image.order,
             message,
         };
         self.image_ids.insert(image.id.clone(), at);
         self.image_urls.insert(image.url.clone(), at);
+        // New images take the next order; only a session loaded message by message brings
+        // them out of order (an image added to an earlier message).
+        let last = &mut self.last_images;
+        if last.len() == SUMMARY_IMAGES && last.front().is_some_and(|l| l.order > image.order) {
+            return;
+        }
+        let at = last.partition_point(|l| l.order < image.order);
+        last.insert(
+            at,
+            SummaryImage {
+                url: image.url.clone(),
+                order: image.order,
+                message_id: message_id.to_owned(),
+            },
+        );
+        if last.len() > SUMMARY_IMAGES {
+            last.pop_front();
+        }
     }
 
     fn existing_image(&self, id: Option<&str>, url: &str) -> Option<ImageRef> {
@@ -281,7 +312,7 @@ impl SessionState {
         let image = new.to_image(meta.total_images);
         self.reactivate();
         let seq = self.touch(now);
-        self.index_image(&image, index);
+        self.index_image(&image, index, message_id);
         self.session_mut().messages[index]
             .images
             .push(image.clone());

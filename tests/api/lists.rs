@@ -337,6 +337,8 @@ async fn a_summary_shows_the_last_six_images_by_order_even_when_an_earlier_messa
     .ok();
     let mut tab = app.tab("u", &id).await;
     tab.event().await;
+    let mut list = app.list_tab("u", "").await;
+    assert_eq!(list.event().await["type"], "sessions");
     let reply = tab
         .request(
             "image.add",
@@ -354,6 +356,9 @@ async fn a_summary_shows_the_last_six_images_by_order_even_when_an_earlier_messa
         .collect();
     assert_eq!(orders, vec![5, 6, 7, 8, 9, 10]);
     assert_eq!(last[5]["messageId"], "first");
+    // The list socket's summary (kept as images are added) is the same as the listed one.
+    let pushed = changed(&mut list, &id).await;
+    assert_eq!(pushed["session"]["lastImages"], last);
 }
 
 /// What a list socket shows: the sessions it holds, by id, as their summaries. Applies frames

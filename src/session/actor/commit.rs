@@ -68,8 +68,8 @@ impl SessionActor {
             match committed {
                 Ok(()) => {
                     self.published(&commit);
-                    self.listed(&state);
                     answer(writes, results);
+                    self.listed(&state);
                     return Ok(state);
                 }
                 Err(StoreError::SeqMismatch) => {

@@ -57,7 +57,7 @@ impl SessionActor {
     /// The session as it now stands, to its user's lists.
     pub(super) fn listed(&self, state: &SessionState) {
         if self.lists.wanted(&state.meta().uid) {
-            self.lists.changed(Arc::new(state.session().summary()));
+            self.lists.changed(Arc::new(state.summary()));
         }
     }
 
