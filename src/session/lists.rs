@@ -70,12 +70,15 @@ pub struct Follower {
 impl Drop for Follower {
     fn drop(&mut self) {
         let inner = &self.lists.inner;
-        let removed = inner.feeds.remove_if(&self.uid, |_, feed| {
-            feed.followers.fetch_sub(1, Ordering::AcqRel) == 1
+        // Under the entry's lock, as the watch of a new feed is: the fan-out hears the two in
+        // the order they happened, and never stops listening for a feed that exists.
+        inner.feeds.remove_if(&self.uid, |_, feed| {
+            let last = feed.followers.fetch_sub(1, Ordering::AcqRel) == 1;
+            if last {
+                inner.fanout.unwatch(Topic::User(&self.uid));
+            }
+            last
         });
-        if removed.is_some() {
-            inner.fanout.unwatch(Topic::User(&self.uid));
-        }
     }
 }
 
@@ -120,19 +123,19 @@ impl Lists {
             });
             feed.followers.fetch_add(1, Ordering::AcqRel);
             feed.limit.fetch_max(limit, Ordering::AcqRel);
-            if created && inner.fanout.is_shared() {
-                tokio::spawn(resync(
-                    Arc::downgrade(&*feed),
-                    Arc::clone(&inner.store),
-                    uid.to_owned(),
-                    inner.resync_interval,
-                ));
+            if created {
+                inner.fanout.watch(Topic::User(uid));
+                if inner.fanout.is_shared() {
+                    tokio::spawn(resync(
+                        Arc::downgrade(&*feed),
+                        Arc::clone(&inner.store),
+                        uid.to_owned(),
+                        inner.resync_interval,
+                    ));
+                }
             }
             feed.sender.subscribe()
         };
-        if created {
-            inner.fanout.watch(Topic::User(uid));
-        }
         let follower = Follower {
             lists: self.clone(),
             uid: uid.to_owned(),
