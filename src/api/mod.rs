@@ -3,6 +3,7 @@
 
 pub mod bodies;
 pub mod cors;
+pub mod encoding;
 pub mod error;
 pub(crate) mod extract;
 mod health;
@@ -17,6 +18,9 @@ mod updates;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
+use tower_http::decompression::RequestDecompressionLayer;
 
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
@@ -54,7 +58,21 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{BASE}/{{id}}/live"), get(live::attach))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(max_body));
+        .layer(DefaultBodyLimit::max(max_body))
+        // Request bodies in any coding the server answers in; the body limit applies to them
+        // decompressed, as the handlers read them.
+        .layer(RequestDecompressionLayer::new())
+        .layer(axum::middleware::from_fn(encoding::refuse_unknown_codings))
+        // Answers compressed as the request prefers, but small ones and event streams (which
+        // must not be buffered); held answers come compressed already.
+        .layer(
+            CompressionLayer::new().compress_when(
+                SizeAbove::new(encoding::MIN_COMPRESSED_BYTES as u16)
+                    .and(NotForContentType::GRPC)
+                    .and(NotForContentType::IMAGES)
+                    .and(NotForContentType::SSE),
+            ),
+        );
     let router = match &state.ops.metrics_here {
         Some(handle) => router.route("/metrics", health::metrics(handle.clone())),
         None => router,

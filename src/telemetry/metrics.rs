@@ -153,6 +153,11 @@ pub fn http_request(method: &'static str, route: &'static str, status: u16, elap
 
 /// A socket ended: `code` is the close code the server sent, or `None` when the peer closed
 /// first or vanished.
+/// A held answer was compressed with `encoding` (once per version and coding).
+pub fn body_compressed(encoding: &'static str) {
+    counter!("livechat_body_compressions_total", "encoding" => encoding).increment(1);
+}
+
 pub fn socket_closed(code: Option<u16>) {
     let code = match code {
         Some(code) => code.to_string(),

@@ -8,6 +8,7 @@ mod live_client;
 
 mod auth;
 mod auth_fuzz;
+mod compression;
 mod concurrency;
 mod connections;
 mod cors;
