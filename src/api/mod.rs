@@ -5,6 +5,7 @@ pub mod bodies;
 pub mod cors;
 pub mod encoding;
 pub mod error;
+mod events;
 pub(crate) mod extract;
 mod health;
 mod live;
@@ -54,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{BASE}/{{id}}/messages"), post(messages::append))
         .route(&format!("{BASE}/{{id}}/signals"), post(messages::signal))
         .route(&format!("{BASE}/live"), get(live::follow))
+        .route(&format!("{BASE}/events"), get(events::list))
+        .route(&format!("{BASE}/{{id}}/events"), get(events::session))
         .route(&format!("{BASE}/{{id}}/complete"), patch(updates::complete))
         .route(&format!("{BASE}/{{id}}/live"), get(live::attach))
         .fallback(|| async { ApiError::NoRoute })

@@ -11,13 +11,15 @@
 //!   subscription to the user's list has shown;
 //! - `out` and [`writer`]: the bounded queue its frames leave by, and how it ends.
 //!
-//! The WebSocket transport is [`socket`] (the upgrade's credential or the first-frame `auth`,
+//! The transports: [`events`] carries a subscription as Server-Sent Events (pushes only;
+//! commands go over REST). The WebSocket transport is [`socket`] (the upgrade's credential or the first-frame `auth`,
 //! frames in as [`frame::Frame`]s, the close handshake), generic over streams of frames so that
 //! tests drive it without a network. The upgrade itself (origin and credential checks) is an
 //! HTTP route: `api::live`.
 
 mod attach;
 mod commands;
+pub mod events;
 pub mod frame;
 mod link;
 mod list;

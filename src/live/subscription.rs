@@ -60,6 +60,9 @@ pub(super) struct Subscription<'s, 'w> {
     bucket: TokenBucket,
     malformed_in_a_row: u32,
     last_heard: Instant,
+    /// Whether the transport carries the peer's own frames (a WebSocket's pongs): then a peer
+    /// silent for the idle timeout is gone. A stream of events hears nothing back.
+    peer_frames: bool,
 }
 
 impl<'s, 'w> Subscription<'s, 'w> {
@@ -76,7 +79,14 @@ impl<'s, 'w> Subscription<'s, 'w> {
             bucket: TokenBucket::new(settings.rate_per_sec, settings.burst, Instant::now()),
             malformed_in_a_row: 0,
             last_heard: Instant::now(),
+            peer_frames: true,
         }
+    }
+
+    /// For a transport on which the peer sends nothing: its silence means nothing.
+    pub(super) fn without_peer_frames(mut self) -> Self {
+        self.peer_frames = false;
+        self
     }
 
     pub(super) async fn run<S>(mut self, stream: &mut S, attached: Attached, resuming: bool) -> End
@@ -391,7 +401,7 @@ impl<'s, 'w> Subscription<'s, 'w> {
     }
 
     fn on_ping_tick(&mut self) -> Result<(), End> {
-        if self.last_heard.elapsed() > self.settings.idle_timeout {
+        if self.peer_frames && self.last_heard.elapsed() > self.settings.idle_timeout {
             return Err(End::Close(Close::Silent));
         }
         self.out.queue(Outbound::Ping)

@@ -1,6 +1,7 @@
 //! The behavioural suite: the real server on port 0, real SQLite, real HTTP.
 //! Every response a test receives is also checked against `protocol/openapi.yaml`.
 
+mod event_stream;
 mod exposition;
 mod helpers;
 mod identity;
@@ -15,6 +16,7 @@ mod cors;
 mod disk_full;
 mod durability;
 mod etag;
+mod events;
 mod eviction;
 mod firebase;
 mod flow;

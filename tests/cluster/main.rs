@@ -5,12 +5,16 @@
 
 // Shared with the behavioural suite; not every helper is used here.
 #[allow(dead_code)]
+#[path = "../api/event_stream.rs"]
+mod event_stream;
+#[allow(dead_code)]
 #[path = "../api/helpers/mod.rs"]
 mod helpers;
 #[allow(dead_code)]
 #[path = "../api/live_client.rs"]
 mod live_client;
 
+mod events;
 mod fanout;
 mod lists;
 mod readiness;
