@@ -9,11 +9,12 @@ export {
   type LiveOptions,
   type LiveState,
   type StateChange,
+  type Transport,
   type WebSocketConstructor,
   type WebSocketLike,
 } from "./live.js";
 export { LiveSessions, type LiveSessionsEvents, type LiveSessionsOptions } from "./live-list.js";
-export type { SocketOptions } from "./socket.js";
+export { FALLBACK_AFTER, type SocketOptions } from "./socket.js";
 export { CloseCode, MAX_AUTH_FAILURES, closeAction, closeCodes, isCloseCode, type CloseAction, type CloseCodeInfo } from "./close.js";
 export { ApiError, LiveError } from "./errors.js";
 export { applyEvent } from "./apply.js";

@@ -13,7 +13,16 @@
 // summary older than it (a page of `more()` read before the deletion) cannot bring the session
 // back. The list is ordered as the list route orders it: `updatedAt` descending, then `id`
 // descending.
-import { Emitter, LiveSocket, type LiveState, type SocketOptions, type StateChange, type WebSocketConstructor } from "./socket.js";
+import {
+  Emitter,
+  LiveSocket,
+  type LiveState,
+  type RestBridge,
+  type SocketOptions,
+  type StateChange,
+  type Transport,
+  type WebSocketConstructor,
+} from "./socket.js";
 import type { Status, Summary, SummaryPage, UserServerFrame } from "./types.js";
 
 export interface LiveSessionsEvents {
@@ -38,6 +47,10 @@ export interface LiveSessionsOptions extends SocketOptions {
 interface ListOptions extends LiveSessionsOptions {
   /** The user socket's address, without a query. */
   url: string;
+  /** The list's event stream (`GET /events`), without a query, for the `sse` transport. */
+  eventsUrl?: string;
+  /** Where the event stream's commands go (REST); without it, only WebSockets are used. */
+  rest?: RestBridge;
   getToken: (forceRefresh: boolean) => Promise<string>;
   WebSocket: WebSocketConstructor | undefined;
   /** Reads the page after `cursor` (with the same status and limit), for `more()`. */
@@ -65,12 +78,15 @@ export class LiveSessions {
     const query = new URLSearchParams();
     if (options.status !== undefined) query.set("status", options.status);
     if (options.limit !== undefined) query.set("limit", String(options.limit));
-    const url = query.size > 0 ? `${options.url}?${query}` : options.url;
+    const withQuery = (url: string) => (query.size > 0 ? `${url}?${query}` : url);
+    const url = withQuery(options.url);
+    const eventsUrl = options.eventsUrl === undefined ? url : withQuery(options.eventsUrl);
     this.#page = options.page;
     this.#socket = new LiveSocket(
       {
         name: "live list",
-        url: () => url,
+        url: (transport) => (transport === "sse" ? eventsUrl : url),
+        rest: options.eventsUrl === undefined ? undefined : options.rest,
         getToken: options.getToken,
         receive: (frame) => this.#receive(frame as UserServerFrame),
         state: (change) => this.#events.emit("state", change),
@@ -103,6 +119,11 @@ export class LiveSessions {
 
   get state(): LiveState {
     return this.#socket.state;
+  }
+
+  /** How the list is followed: a WebSocket, or the event stream (`sse`) where WebSockets cannot go. */
+  get transport(): Transport {
+    return this.#socket.transport;
   }
 
   /** Subscribes to one kind of event; returns the unsubscribe. */

@@ -14,7 +14,16 @@
 //   session is a retry), session.complete its `completedAt`. A signal is not repeated: it is
 //   ephemeral, and delivered at most once.
 import { applyEvent } from "./apply.js";
-import { Emitter, LiveSocket, type LiveState, type SocketOptions, type StateChange, type WebSocketConstructor } from "./socket.js";
+import {
+  Emitter,
+  LiveSocket,
+  type LiveState,
+  type RestBridge,
+  type SocketOptions,
+  type StateChange,
+  type Transport,
+  type WebSocketConstructor,
+} from "./socket.js";
 import type {
   ImageAddResult,
   LiveSeqResult,
@@ -26,7 +35,7 @@ import type {
   SessionUpdate,
 } from "./types.js";
 
-export type { LiveState, StateChange, WebSocketConstructor, WebSocketLike } from "./socket.js";
+export type { LiveState, StateChange, Transport, WebSocketConstructor, WebSocketLike } from "./socket.js";
 
 export interface LiveEvents {
   /** The whole session, replacing whatever was held (on a first attach, or when replay was impossible). */
@@ -55,6 +64,10 @@ export interface LiveOptions extends SocketOptions {
 
 interface SessionOptions extends LiveOptions {
   url: string;
+  /** The session's event stream (`GET /{id}/events`), for the `sse` transport. */
+  eventsUrl?: string;
+  /** Where the event stream's commands go (REST); without it, only WebSockets are used. */
+  rest?: RestBridge;
   getToken: (forceRefresh: boolean) => Promise<string>;
   WebSocket: WebSocketConstructor | undefined;
 }
@@ -62,6 +75,7 @@ interface SessionOptions extends LiveOptions {
 export class LiveSession {
   readonly #socket: LiveSocket;
   readonly #url: string;
+  readonly #eventsUrl: string | undefined;
   readonly #events = new Emitter<LiveEvents>();
   #session: Session | undefined;
   /** The `seq` of the last snapshot or event delivered; `sinceSeq` of the next attach. */
@@ -71,10 +85,15 @@ export class LiveSession {
 
   constructor(options: SessionOptions) {
     this.#url = options.url;
+    this.#eventsUrl = options.eventsUrl;
     this.#socket = new LiveSocket(
       {
         name: "live session",
-        url: () => (this.#seq === undefined ? this.#url : `${this.#url}?sinceSeq=${this.#seq}`),
+        url: (transport) => {
+          const url = transport === "sse" && this.#eventsUrl !== undefined ? this.#eventsUrl : this.#url;
+          return this.#seq === undefined ? url : `${url}?sinceSeq=${this.#seq}`;
+        },
+        rest: options.eventsUrl === undefined ? undefined : options.rest,
         getToken: options.getToken,
         receive: (frame) => this.#receive(frame as ServerFrame),
         state: (change) => this.#events.emit("state", change),
@@ -101,6 +120,11 @@ export class LiveSession {
 
   get state(): LiveState {
     return this.#socket.state;
+  }
+
+  /** How the session is followed: a WebSocket, or the event stream (`sse`) where WebSockets cannot go. */
+  get transport(): Transport {
+    return this.#socket.transport;
   }
 
   /** How many sockets the last `presence` counted (this one included). */

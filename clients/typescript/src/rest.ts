@@ -1,9 +1,10 @@
 // The REST API of protocol/openapi.yaml, one method per route. Answers of `GET /{id}` and of
 // restore by URL are revalidated: the client keeps the last answer of each with its ETag, sends
 // If-None-Match, and a 304 costs the server no body.
-import { ApiError } from "./errors.js";
+import { ApiError, LiveError } from "./errors.js";
 import { LiveSession, type LiveOptions, type WebSocketConstructor } from "./live.js";
 import { LiveSessions, type LiveSessionsOptions } from "./live-list.js";
+import type { RestBridge } from "./socket.js";
 import type {
   Appended,
   Completion,
@@ -157,6 +158,8 @@ export class LiveChatClient {
   liveSessions(options: LiveSessionsOptions = {}): LiveSessions {
     return new LiveSessions({
       url: `${this.baseUrl.replace(/^http/, "ws")}${BASE}/live`,
+      eventsUrl: `${this.baseUrl}${BASE}/events`,
+      rest: this.#bridge(`${BASE}/live`, undefined),
       getToken: (refresh) => this.token(refresh),
       WebSocket: this.#WebSocket,
       page: (cursor) => this.listSessions({ view: "summary", cursor, status: options.status, limit: options.limit }),
@@ -168,6 +171,8 @@ export class LiveChatClient {
   live(id: string, options: LiveOptions = {}): LiveSession {
     return new LiveSession({
       url: `${this.baseUrl.replace(/^http/, "ws")}${BASE}/${encodeURIComponent(id)}/live`,
+      eventsUrl: `${this.baseUrl}${BASE}/${encodeURIComponent(id)}/events`,
+      rest: this.#bridge(`${BASE}/${encodeURIComponent(id)}/live`, id),
       getToken: (refresh) => this.token(refresh),
       WebSocket: this.#WebSocket,
       ...options,
@@ -188,6 +193,45 @@ export class LiveChatClient {
       this.#token = token;
     }
     return this.#token;
+  }
+
+  /**
+   * What a live stream on the event stream needs besides it: this client's `fetch`, its commands
+   * as the REST calls they mirror (each with what makes it safe to repeat), and a probe that the
+   * server answers HTTP at `path` (the socket's route, read without an upgrade).
+   */
+  #bridge(path: string, id: string | undefined): RestBridge {
+    return {
+      fetch: this.#fetch,
+      reachable: async () => {
+        try {
+          const response = await this.#fetch(`${this.baseUrl}${path}`, { cache: "no-store" });
+          await response.body?.cancel().catch(() => {});
+          // A gateway's 502, 503 or 504 is the server down behind it, not an upgrade refused.
+          return response.status < 500;
+        } catch {
+          return false;
+        }
+      },
+      command: async (frame) => {
+        if (id === undefined) throw new LiveError(`${String(frame.type)} has no place on the user's list`, "invalid_argument");
+        switch (frame.type) {
+          case "message.add": {
+            const { type: _type, ...message } = frame;
+            return this.appendMessage(id, message as unknown as NewMessage);
+          }
+          case "session.complete":
+            return this.completeSession(id, frame.completedAt === undefined ? {} : { completedAt: frame.completedAt as string });
+          case "session.update":
+            return this.updateSession(id, frame.changes as SessionUpdate);
+          case "signal":
+            return this.sendSignal(id, frame.data);
+          default:
+            // image.add has no REST route: adding an image to an existing message needs the socket.
+            throw new LiveError(`${String(frame.type)} cannot be sent on the event stream (no REST route)`, "invalid_argument");
+        }
+      },
+    };
   }
 
   async #revalidated(path: string): Promise<Session> {

@@ -14,7 +14,16 @@
 // What a frame means is left to the owner: the lifecycle handles replies and passes on the rest.
 import { CloseCode, MAX_AUTH_FAILURES, closeAction } from "./close.js";
 import { LiveError } from "./errors.js";
+import { EventStreamSocket, type RestBridge } from "./sse.js";
 import type { AuthResult, ReplyError, ServerFrame } from "./types.js";
+
+export type { RestBridge } from "./sse.js";
+
+/**
+ * How a live stream reaches the server: a WebSocket, or the event stream (Server-Sent Events over
+ * `fetch`, with its commands over REST) where WebSockets cannot go.
+ */
+export type Transport = "websocket" | "sse";
 
 /** The part of the WHATWG WebSocket the client uses (browsers, Node.js, the `ws` package). */
 export interface WebSocketLike {
@@ -66,14 +75,22 @@ export interface SocketOptions {
   heartbeatMs?: number;
   /** Start without calling `connect()` (default: connect at once). */
   lazy?: boolean;
+  /**
+   * `auto` (the default): a WebSocket, and the event stream after {@link FALLBACK_AFTER} upgrades
+   * in a row that never opened while the server answered HTTP (a proxy refusing upgrades);
+   * `websocket` or `sse`: that one only.
+   */
+  transport?: Transport | "auto";
 }
 
 /** What the owner of a {@link LiveSocket} tells it, and is told by it. */
 export interface SocketOwner {
   /** What the owner is called in errors ("live session"). */
   readonly name: string;
-  /** The address of the next attempt (it may change between attempts: `sinceSeq`). */
-  url(): string;
+  /** The address of the next attempt on `transport` (it may change between attempts: `sinceSeq`). */
+  url(transport: Transport): string;
+  /** Where the event stream runs its commands (without it, only WebSockets are used). */
+  readonly rest?: RestBridge | undefined;
   getToken(forceRefresh: boolean): Promise<string>;
   /** A frame that is not a reply (parsed, not checked: the owner checks what it reads). */
   receive(frame: { type?: unknown }): void;
@@ -98,10 +115,25 @@ type Reply = Extract<ServerFrame, { type: "reply" }>;
 const STABLE_MS = 10_000;
 /** `WebSocket.OPEN`. */
 const OPEN = 1;
+/** After this many WebSocket upgrades in a row that never opened (the server answering HTTP), `auto` switches to the event stream. */
+export const FALLBACK_AFTER = 3;
+
+/** Stands for the WebSocket a client on the event stream alone never opens. */
+const NoWebSocket: WebSocketConstructor = class {
+  constructor() {
+    throw new TypeError("no WebSocket here");
+  }
+} as unknown as WebSocketConstructor;
 
 export class LiveSocket {
   readonly #owner: SocketOwner;
-  readonly #options: Required<Omit<SocketOptions, "lazy">>;
+  readonly #options: Required<Omit<SocketOptions, "lazy" | "transport">>;
+  readonly #auto: boolean;
+  #transport: Transport;
+  /** WebSocket upgrades in a row that never opened while the server answered HTTP. */
+  #unopened = 0;
+  /** How many sockets have opened: a probe started before the latest open counts for nothing. */
+  #opens = 0;
   readonly #WebSocket: WebSocketConstructor;
   /** Commands not yet answered, in the order they were made (a Map keeps insertion order). */
   readonly #commands = new Map<number, Command>();
@@ -126,11 +158,12 @@ export class LiveSocket {
   };
 
   constructor(owner: SocketOwner, options: SocketOptions, WebSocket: WebSocketConstructor | undefined) {
+    const transport = owner.rest === undefined ? "websocket" : (options.transport ?? "auto");
     const Constructor = WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (Constructor === undefined) {
+    if (Constructor === undefined && transport !== "sse") {
       throw new TypeError("no WebSocket here: pass one in the client's options (Node.js 20: --experimental-websocket)");
     }
-    this.#WebSocket = Constructor;
+    this.#WebSocket = Constructor ?? NoWebSocket;
     this.#owner = owner;
     this.#options = {
       commandTimeoutMs: options.commandTimeoutMs ?? 15_000,
@@ -139,7 +172,14 @@ export class LiveSocket {
       refreshMarginMs: options.refreshMarginMs ?? 60_000,
       heartbeatMs: options.heartbeatMs ?? 25_000,
     };
+    this.#auto = transport === "auto";
+    this.#transport = transport === "auto" ? "websocket" : transport;
     globalThis.addEventListener?.("online", this.#onOnline);
+  }
+
+  /** The transport of the current (or next) attempt. */
+  get transport(): Transport {
+    return this.#transport;
   }
 
   get state(): LiveState {
@@ -156,26 +196,40 @@ export class LiveSocket {
     if (this.#stopped || this.#socket !== undefined) return;
     clearTimeout(this.#retryTimer);
     this.#setState({ state: "connecting" });
-    const url = this.#owner.url();
+    const transport = this.#transport;
+    const url = this.#owner.url(transport);
+    const rest = this.#owner.rest;
     let socket: WebSocketLike;
+    let opened = false;
     try {
-      socket = new this.#WebSocket(url);
+      socket =
+        transport === "sse" && rest !== undefined
+          ? new EventStreamSocket(() => this.#owner.url("sse"), rest)
+          : new this.#WebSocket(url);
     } catch (cause) {
       this.#stop(CloseCode.ProtocolError, `cannot open ${url}: ${String(cause)}`);
       return;
     }
     this.#socket = socket;
-    socket.onopen = () => void this.#authenticate(socket);
+    socket.onopen = () => {
+      opened = true;
+      this.#opens += 1;
+      this.#unopened = 0;
+      void this.#authenticate(socket);
+    };
     socket.onmessage = (message) => {
       if (this.#socket === socket) this.#receive(message.data);
     };
     socket.onclose = (close) => {
-      if (this.#socket === socket) this.#closed(close.code, close.reason);
+      if (this.#socket !== socket) return;
+      if (!opened) this.#neverOpened(transport);
+      this.#closed(close.code, close.reason);
     };
     socket.onerror = () => {
       // On an open socket a close event follows with its code. A connection that could not be
       // made at all may end with the error alone (Node.js 20 sends no close event then).
       if (this.#socket === socket && socket.readyState !== OPEN) {
+        if (!opened) this.#neverOpened(transport);
         this.#closed(CloseCode.Abnormal, "cannot connect");
         try {
           socket.close();
@@ -184,6 +238,21 @@ export class LiveSocket {
         }
       }
     };
+  }
+
+  /**
+   * A WebSocket that never opened: with `auto`, counted toward the switch to the event stream
+   * when the server answers HTTP meanwhile (a server down, restarting, is no reason to switch).
+   */
+  #neverOpened(transport: Transport): void {
+    const rest = this.#owner.rest;
+    if (!this.#auto || transport !== "websocket" || rest === undefined) return;
+    const opens = this.#opens;
+    void rest.reachable().then((reachable) => {
+      if (!reachable || opens !== this.#opens || this.#transport !== "websocket") return;
+      this.#unopened += 1;
+      if (this.#unopened >= FALLBACK_AFTER) this.#transport = "sse";
+    });
   }
 
   /** Stops for good: closes the socket and fails the commands not yet answered. */

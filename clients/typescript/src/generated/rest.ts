@@ -136,6 +136,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/live-chat-sessions/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow the user's list as Server-Sent Events
+         * @description The user socket's pushes (`sessions`, `session.changed`, `session.removed`) as a
+         *     `text/event-stream`, for clients behind proxies that refuse WebSocket upgrades
+         *     (`protocol/README.md`, "Server-Sent Events"): each push an event whose `event:` is its
+         *     type and whose `data:` is its frame; a comment (`: ping`) at least every `--ws-ping-ms`;
+         *     the stream ends with `event: close`, `data: {"code", "reason"}`, the code a socket would
+         *     be closed with. Authenticated by header or session cookie (from a listed origin); counts
+         *     as a socket in the user's quota (429 beyond it). Never compressed; sent with
+         *     `Cache-Control: no-cache` and `X-Accel-Buffering: no`. This literal path is not a session
+         *     id.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/live-chat-sessions/{id}": {
         parameters: {
             query?: never;
@@ -295,6 +323,43 @@ export interface paths {
          *     unknown fields are ignored.
          */
         post: operations["sendSignal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/live-chat-sessions/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
+                 */
+                id: components["parameters"]["SessionDocId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Follow a session as Server-Sent Events
+         * @description The session socket's pushes as a `text/event-stream` (`protocol/README.md`, "Server-Sent
+         *     Events"): `event:` the push's type, `id:` its `seq` for the pushes one can resume from
+         *     (`snapshot`, the events, `resumed`), `data:` its frame. Without a position it starts
+         *     with a `snapshot`; with `Last-Event-ID` (as `EventSource` sends on reconnecting) or
+         *     `sinceSeq`, with the missed events and `resumed`, or a `snapshot` where they cannot be
+         *     replayed. A comment (`: ping`) comes at least every `--ws-ping-ms`. The stream ends with
+         *     `event: close`, `data: {"code", "reason"}`: 4004 when the session is unknown or deleted,
+         *     4001 when the token expires, 4008 for a reader too slow, 1001 at shutdown. Commands go
+         *     over REST. Authenticated by header or session cookie (from a listed origin); counts as
+         *     a socket in the user's quota (429 beyond it). Never compressed; sent with
+         *     `Cache-Control: no-cache` and `X-Accel-Buffering: no`.
+         */
+        get: operations["sessionEvents"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1168,6 +1233,34 @@ export interface operations {
             429: components["responses"]["TooManySockets"];
         };
     };
+    listEvents: {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["Status"];
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream of events, until `event: close`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManySockets"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     getSession: {
         parameters: {
             query?: never;
@@ -1429,6 +1522,44 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["SignalTooLarge"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    sessionEvents: {
+        parameters: {
+            query?: {
+                /** @description Resume after this `seq` (`Last-Event-ID` wins when both are sent). */
+                sinceSeq?: number;
+            };
+            header?: {
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /**
+                 * @description The session's `sessionDocId` (server-generated, letters and digits). Anything else
+                 *     cannot name a session and is 404. `live` is never an id:
+                 *     `/api/live-chat-sessions/live` is the user's list socket (`liveSessions`).
+                 */
+                id: components["parameters"]["SessionDocId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream of events, until `event: close`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManySockets"];
             503: components["responses"]["Unavailable"];
         };
     };
