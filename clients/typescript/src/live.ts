@@ -68,6 +68,12 @@ interface SessionOptions extends LiveOptions {
   eventsUrl?: string;
   /** Where the event stream's commands go (REST); without it, only WebSockets are used. */
   rest?: RestBridge;
+  /**
+   * Reads the session over REST (revalidated: 304 when the copy the client holds is current), so
+   * that a first attach without a held copy resumes from its `seq` rather than pulling the whole
+   * session through the socket; when it fails, the socket's `snapshot` is the fallback.
+   */
+  load?: () => Promise<Session>;
   getToken: (forceRefresh: boolean) => Promise<string>;
   WebSocket: WebSocketConstructor | undefined;
 }
@@ -82,6 +88,7 @@ export class LiveSession {
   #seq: number | undefined;
   #replayed = 0;
   #presence = 0;
+  #load: (() => Promise<Session>) | undefined;
 
   constructor(options: SessionOptions) {
     this.#url = options.url;
@@ -105,6 +112,7 @@ export class LiveSession {
       this.#session = options.session;
       this.#seq = options.session.seq;
     }
+    this.#load = options.load;
     if (!options.lazy) this.connect();
   }
 
@@ -137,9 +145,27 @@ export class LiveSession {
     return this.#events.on(type, listener);
   }
 
-  /** Opens the socket (done by the constructor unless `lazy`). */
+  /**
+   * Opens the socket (done by the constructor unless `lazy`). Without a copy held, the session is
+   * first read over REST, then the socket attaches from its `seq`.
+   */
   connect(): void {
-    this.#socket.connect();
+    const load = this.#load;
+    this.#load = undefined;
+    if (load === undefined || this.#seq !== undefined) return this.#socket.connect();
+    load().then(
+      (session) => {
+        if (this.#seq !== undefined || this.#socket.state === "closed") return;
+        // Delivered as a snapshot: the whole session, replacing whatever was held.
+        this.#session = session;
+        this.#seq = session.seq;
+        this.#events.emit("snapshot", { seq: session.seq, session });
+        this.#events.emit("session", session);
+      },
+      () => {
+        // Not read (offline, refused): the socket's snapshot brings it, or its close says why.
+      },
+    ).finally(() => this.#socket.connect());
   }
 
   /** Stops for good: closes the socket and fails the commands not yet answered. */

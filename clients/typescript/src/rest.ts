@@ -173,6 +173,10 @@ export class LiveChatClient {
       url: `${this.baseUrl.replace(/^http/, "ws")}${BASE}/${encodeURIComponent(id)}/live`,
       eventsUrl: `${this.baseUrl}${BASE}/${encodeURIComponent(id)}/events`,
       rest: this.#bridge(`${BASE}/${encodeURIComponent(id)}/live`, id),
+      // The copy this client holds of the session is revalidated over REST first (304 when it is
+      // current, compressed when not), then the socket attaches from its seq: no whole session
+      // on the socket. Without any copy, the socket's snapshot is the fallback.
+      load: options.session === undefined && this.#answers.has(`${BASE}/${encodeURIComponent(id)}`) ? () => this.getSession(id) : undefined,
       getToken: (refresh) => this.token(refresh),
       WebSocket: this.#WebSocket,
       ...options,

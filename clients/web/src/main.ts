@@ -262,6 +262,9 @@ async function restore(url: string): Promise<void> {
   }
 }
 
+/** Bumped by every openSession: one that awaited a read gives way to a later one. */
+let openings = 0;
+
 async function openSession(id: string, options: { push?: boolean; highlight?: string; session?: Session } = {}): Promise<void> {
   if (open?.id === id) {
     open.highlight = options.highlight;
@@ -274,8 +277,13 @@ async function openSession(id: string, options: { push?: boolean; highlight?: st
   ui.session.hidden = false;
   ui.messages.replaceChildren();
   ui.title.textContent = "…";
-  // A copy this tab held before a reload resumes from its seq: only what it missed is sent.
-  const held = stored(id);
+  // A copy this tab held before a reload (or the one a restore just read) resumes from its seq:
+  // only what it missed is sent. Without one, the client reads the session over REST
+  // (compressed, revalidated) and attaches from its seq: never a whole session on the socket.
+  const opening = ++openings;
+  const held = stored(id) ?? options.session ?? (await client.getSession(id).catch(() => undefined));
+  // Another session was opened meanwhile; a session that cannot be read is left to the socket (4004).
+  if (opening !== openings) return;
   const live = client.live(id, held ? { session: held } : {});
   const generations = new Generations(ui.generations, (messageId) =>
     Boolean(live.session?.messages.some((message) => message.id === messageId && message.images.length > 0)),
@@ -316,6 +324,7 @@ async function openSession(id: string, options: { push?: boolean; highlight?: st
 }
 
 function closeSession(): void {
+  openings += 1;
   open?.live.close();
   open?.generations.clear();
   open = undefined;
@@ -381,6 +390,9 @@ function connection(change: StateChange): void {
     closed: "closed",
   };
   ui.connection.textContent = text[change.state];
+  // Behind a proxy that refuses WebSockets the client follows the session on its event stream.
+  if (change.state === "live" && open?.live.transport === "sse") ui.connection.textContent = "live (event stream)";
+  ui.connection.dataset.transport = open?.live.transport ?? "";
   if (change.state === "live") {
     if (ui.notice.dataset.about === "connection") clearNotice();
   } else if (change.state === "reconnecting") {

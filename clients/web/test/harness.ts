@@ -25,6 +25,7 @@ export class Harness {
   readonly problems: string[] = [];
   #server: ChildProcess | undefined;
   #images: HttpServer | undefined;
+  #proxy: ChildProcess | undefined;
 
   async start(args: string[] = [], env: Record<string, string> = {}): Promise<this> {
     mkdirSync(RESULTS, { recursive: true });
@@ -64,7 +65,24 @@ export class Harness {
     return this;
   }
 
+  /**
+   * Starts the client tests' proxy in front of the server (clients/typescript/test/proxy.ts, built
+   * by the client's tests): HTTP forwarded, WebSocket upgrades refused with 403. Its address.
+   */
+  async proxy(): Promise<string> {
+    const proxy = spawn(process.execPath, [join(ROOT, "clients/typescript/build/test/proxy.js"), this.base], { stdio: ["ignore", "pipe", "inherit"] });
+    this.#proxy = proxy;
+    let out = "";
+    for await (const chunk of proxy.stdout!) {
+      out += String(chunk);
+      const listening = /listening on (http:\/\/\S+)/.exec(out);
+      if (listening?.[1]) return listening[1];
+    }
+    throw new Error("the proxy did not start (run the client's tests first: they build it)");
+  }
+
   async stop(): Promise<void> {
+    this.#proxy?.kill("SIGKILL");
     await this.browser?.close();
     this.#server?.kill("SIGKILL");
     this.#images?.close();
