@@ -13,16 +13,7 @@
 // summary older than it (a page of `more()` read before the deletion) cannot bring the session
 // back. The list is ordered as the list route orders it: `updatedAt` descending, then `id`
 // descending.
-import {
-  Emitter,
-  LiveSocket,
-  type LiveState,
-  type RestBridge,
-  type SocketOptions,
-  type StateChange,
-  type Transport,
-  type WebSocketConstructor,
-} from "./socket.js";
+import { Emitter, LiveSocket, type LiveState, type RestBridge, type SocketOptions, type StateChange, type Transport, type WebSocketConstructor } from "./socket.js";
 import type { Status, Summary, SummaryPage, UserServerFrame } from "./types.js";
 
 export interface LiveSessionsEvents {

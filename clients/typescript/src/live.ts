@@ -14,16 +14,7 @@
 //   session is a retry), session.complete its `completedAt`. A signal is not repeated: it is
 //   ephemeral, and delivered at most once.
 import { applyEvent } from "./apply.js";
-import {
-  Emitter,
-  LiveSocket,
-  type LiveState,
-  type RestBridge,
-  type SocketOptions,
-  type StateChange,
-  type Transport,
-  type WebSocketConstructor,
-} from "./socket.js";
+import { Emitter, LiveSocket, type LiveState, type RestBridge, type SocketOptions, type StateChange, type Transport, type WebSocketConstructor } from "./socket.js";
 import type {
   ImageAddResult,
   LiveSeqResult,

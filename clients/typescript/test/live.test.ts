@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { LiveChatClient, type LiveSession, type Session, type SessionEvent, type StateChange } from "../src/index.js";
-import { Server, interposed, newUser, token, until } from "./server.js";
+import { Server, appendWithoutPause, interposed, newUser, token, until } from "./server.js";
 
 let server: Server;
 before(async () => {
@@ -76,14 +76,7 @@ describe("LiveSession", () => {
     await until("attached", () => watcher.live.state === "live" && writer.state === "live");
 
     // One writer appends without pause; the server dies in the middle of it.
-    let stop = false;
-    const written: number[] = [];
-    const writing = (async () => {
-      for (let n = 1; !stop; n++) {
-        await writer.addMessage({ prompt: `p${n}`, images: [image(n)], messageId: `m-${n}` });
-        written.push(n);
-      }
-    })();
+    const { written, stop } = appendWithoutPause(writer, image);
     await until("some appends", () => written.length >= 20);
     await server.kill();
     await until("the watcher noticed", () => watcher.live.state !== "live");
@@ -91,8 +84,7 @@ describe("LiveSession", () => {
     await server.restart();
     const atRestart = written.length;
     await until("appends after the restart", () => written.length >= atRestart + 20, 20_000);
-    stop = true;
-    await writing;
+    await stop();
 
     const held = await rest.getSession(id);
     await until("every event delivered", () => watcher.live.seq === held.seq);
@@ -216,6 +208,38 @@ describe("LiveSession", () => {
     const auths = sent.filter((frame) => frame.includes('"auth"')).length;
     // The first auth, one refresh that brought nothing new, and the reconnects that failed.
     assert.ok(auths <= 4, `${auths} auth frames`);
+  });
+
+  test("opens a session the client holds by revalidating it over REST and attaching from its seq: no snapshot on the socket", async () => {
+    const uid = newUser();
+    const frames: string[] = [];
+    const statuses: number[] = [];
+    const rest = api(uid, {
+      WebSocket: interposed({ receive: (data, deliver) => (frames.push(JSON.parse(data).type), deliver()) }),
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        if (String(input).includes("/live-chat-sessions/")) statuses.push(response.status);
+        return response;
+      },
+    });
+    const { sessionDocId: id } = await rest.createSession({ sessionId: "s", model: "m" });
+    await rest.appendMessage(id, { prompt: "a cat", images: [{ id: "i1", url: "https://images.example/1.png" }], messageId: "m-1" });
+    await rest.getSession(id);
+
+    const snapshots: number[] = [];
+    const live = rest.live(id);
+    open.push(live);
+    live.on("snapshot", ({ seq }) => snapshots.push(seq));
+    await until("attached", () => live.state === "live");
+    assert.equal(live.transport, "websocket");
+    assert.equal(statuses.at(-1), 304, "the copy the client held was revalidated, not read again");
+    assert.ok(!frames.includes("snapshot"), `no snapshot on the socket (${frames.join(", ")})`);
+    assert.ok(frames.includes("resumed"), "the socket resumed from the REST copy's seq");
+    assert.deepEqual(snapshots, [1], "the REST copy delivered as the snapshot event");
+    assert.equal(live.session?.messages[0]?.id, "m-1");
+
+    await rest.appendMessage(id, { prompt: "a dog", images: [{ id: "i2", url: "https://images.example/2.png" }], messageId: "m-2" });
+    await until("the next event", () => live.seq === 2);
   });
 });
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { once } from "node:events";
 
-import type { WebSocketConstructor, WebSocketLike } from "../src/index.js";
+import type { NewImage, WebSocketConstructor, WebSocketLike } from "../src/index.js";
 
 const ROOT = resolve(import.meta.dirname, "../../../..");
 const BIN = process.env.LIVECHAT_BIN ?? join(ROOT, "target/debug/livechat-sessions");
@@ -78,6 +78,32 @@ export async function until(what: string, check: () => boolean, ms = 10_000): Pr
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((done) => setTimeout(done, 20));
   }
+}
+
+/**
+ * Appends message n (`m-n`, prompt `pn`, holding `image(n)`) for n = 1, 2, … without pause, each
+ * after the last was acknowledged, until `stop()` (which resolves once the last one is);
+ * `written` holds the n of each acknowledged append.
+ */
+export function appendWithoutPause(
+  writer: { addMessage(message: { prompt: string; images: NewImage[]; messageId: string }): Promise<unknown> },
+  image: (n: number) => NewImage,
+): { written: number[]; stop: () => Promise<void> } {
+  let stopped = false;
+  const written: number[] = [];
+  const writing = (async () => {
+    for (let n = 1; !stopped; n++) {
+      await writer.addMessage({ prompt: `p${n}`, images: [image(n)], messageId: `m-${n}` });
+      written.push(n);
+    }
+  })();
+  return {
+    written,
+    stop: () => {
+      stopped = true;
+      return writing;
+    },
+  };
 }
 
 let counter = 0;

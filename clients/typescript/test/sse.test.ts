@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { FALLBACK_AFTER, LiveChatClient, type LiveSession, type LiveSessions, type Session, type SessionEvent, type StateChange } from "../src/index.js";
-import { Server, UpgradeRefusingProxy, newUser, token, until } from "./server.js";
+import { Server, appendWithoutPause, UpgradeRefusingProxy, newUser, token, until } from "./server.js";
 
 let server: Server;
 let proxy: UpgradeRefusingProxy;
@@ -61,14 +61,7 @@ describe("the event stream", () => {
     assert.ok(proxy.refused - refusedBefore >= 2 * FALLBACK_AFTER, "each tried WebSockets first");
 
     // Writes go over REST; one writer appends without pause while the server dies.
-    let stop = false;
-    const written: number[] = [];
-    const writing = (async () => {
-      for (let n = 1; !stop; n++) {
-        await writer.addMessage({ prompt: `p${n}`, images: [image(n)], messageId: `m-${n}` });
-        written.push(n);
-      }
-    })();
+    const { written, stop } = appendWithoutPause(writer, image);
     await until("some appends", () => written.length >= 10);
     await writer.update({ style: "watercolor" });
     await server.kill();
@@ -77,8 +70,7 @@ describe("the event stream", () => {
     await server.restart();
     const atRestart = written.length;
     await until("appends after the restart", () => written.length >= atRestart + 10, 20_000);
-    stop = true;
-    await writing;
+    await stop();
     await writer.complete("2025-01-15T10:30:00Z");
 
     const held = await rest.getSession(id);
@@ -121,11 +113,12 @@ describe("the event stream", () => {
 
   test("transport sse: signals over REST, a stop on 4004, and a fresh token after expiry", async () => {
     const uid = newUser();
-    let calls = 0;
+    const tokens: string[] = [];
     const rest = api(uid, server.url, {
       getToken: () => {
-        calls += 1;
-        return token(uid, 3);
+        const fresh = token(uid, 3);
+        tokens.push(fresh);
+        return fresh;
       },
     });
     const { sessionDocId: id } = await rest.createSession({ sessionId: "s", model: "m" });
@@ -150,7 +143,7 @@ describe("the event stream", () => {
     assert.deepEqual(signals, [{ hello: "b" }]);
     await until("every event on b", () => b.live.seq === n);
     assert.deepEqual(b.seqs(), range(1, n));
-    assert.ok(calls > 3, "fresh tokens were asked for");
+    assert.ok(tokens.length > 3, "fresh tokens were asked for");
 
     await rest.deleteSession(id);
     await until("stopped on 4004", () => b.live.state === "closed");
