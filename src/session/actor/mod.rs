@@ -216,8 +216,18 @@ impl SessionActor {
             // Other instances write too, and what they committed reaches this one only as
             // notices, if it is subscribed at all and they have arrived: a new watcher starts
             // from the store's state as of now, so that it never starts behind a `sinceSeq`
-            // it was given (nor behind what the room shows).
-            state = self.catch_up(state).await?;
+            // it was given (nor behind what the room shows). A store that cannot be read
+            // refuses these attaches only: the watchers already here keep their room.
+            match self.store.load(&self.id).await {
+                Ok(Some(fresh)) => state = self.caught_up(fresh).await?,
+                Ok(None) => return Err(self.gone()),
+                Err(err) => {
+                    let refusal = SessionError::from(err);
+                    for watch in watches.drain(..) {
+                        let _ = watch.reply.send(Err(refusal.clone()));
+                    }
+                }
+            }
         }
         for watch in watches {
             let attachment = self.attach(&state, watch.since).await;

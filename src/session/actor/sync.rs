@@ -182,7 +182,7 @@ impl SessionActor {
     }
 
     /// The session is no longer in the store: its watchers are told.
-    fn gone(&self) -> Stop {
+    pub(super) fn gone(&self) -> Stop {
         if let Some(room) = &self.room {
             room.publish_deleted(self.published_seq + 1);
         }
@@ -190,7 +190,7 @@ impl SessionActor {
     }
 
     /// Publishes what `fresh` (just read from the store) holds that the room has not shown.
-    async fn caught_up(
+    pub(super) async fn caught_up(
         &mut self,
         fresh: crate::domain::model::Session,
     ) -> Result<SessionState, Stop> {
