@@ -55,7 +55,7 @@ pub struct LiveArgs {
 
     /// The shortest time between two pushes of a user's list: the changes made meanwhile go
     /// out together at its end, the latest of each session (0: every change at once).
-    #[arg(long, env = "LIVECHAT_WS_LIST_MS", default_value_t = 100)]
+    #[arg(long, env = "LIVECHAT_WS_LIST_MS", default_value_t = 500)]
     pub ws_list_ms: u64,
 
     /// REST requests per second one user may make (0: no limit); beyond it, 429 `rate_limited`
