@@ -14,7 +14,6 @@ use super::extract::{DocId, QueryPairs};
 use super::observe::RequestId;
 use super::state::AppState;
 use crate::auth::{Identity, Via};
-use crate::live::SocketContext;
 use crate::live::events::EventStream;
 use crate::protocol::input;
 use crate::session::validation::InvalidInput;
@@ -41,7 +40,7 @@ pub async fn session(
             InvalidInput::new(field, format!("{field} must be a non-negative integer"))
         })?),
     };
-    let stream = EventStream::session(context(&state), id, identity, since);
+    let stream = EventStream::session(state.socket_context(), id, identity, since);
     Ok(answer(&state, stream, request_id))
 }
 
@@ -58,7 +57,7 @@ pub async fn list(
         .collect();
     let list = input::list_query(&pairs, "")?;
     let identity = authenticate(&state, &headers).await?;
-    let stream = EventStream::list(context(&state), list, identity);
+    let stream = EventStream::list(state.socket_context(), list, identity);
     Ok(answer(&state, stream, request_id))
 }
 
@@ -77,16 +76,6 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Identity,
         });
     }
     Ok(identity)
-}
-
-fn context(state: &AppState) -> SocketContext {
-    SocketContext {
-        sessions: state.sessions.clone(),
-        auth: state.auth.clone(),
-        settings: state.live.clone(),
-        quotas: state.quotas.clone(),
-        shutdown: state.shutdown.clone(),
-    }
 }
 
 /// The stream's answer; its task is tracked with the sockets, so that shutdown waits for it.

@@ -121,13 +121,7 @@ async fn open(
     }
     let max_frame = state.live.max_frame_bytes;
     let tracker = state.sockets.clone();
-    let ctx = SocketContext {
-        sessions: state.sessions.clone(),
-        auth: state.auth.clone(),
-        settings: state.live.clone(),
-        quotas: state.quotas.clone(),
-        shutdown: state.shutdown.clone(),
-    };
+    let ctx = state.socket_context();
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(READ_BUFFER_BYTES)

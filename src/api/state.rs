@@ -76,3 +76,16 @@ impl axum::extract::FromRef<AppState> for Arc<Page> {
         Arc::clone(&state.page)
     }
 }
+
+impl AppState {
+    /// What a socket or an event stream needs of the server.
+    pub fn socket_context(&self) -> crate::live::SocketContext {
+        crate::live::SocketContext {
+            sessions: self.sessions.clone(),
+            auth: self.auth.clone(),
+            settings: self.live.clone(),
+            quotas: self.quotas.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
