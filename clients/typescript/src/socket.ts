@@ -16,6 +16,7 @@ import { CloseCode, MAX_AUTH_FAILURES, closeAction } from "./close.js";
 import { LiveError } from "./errors.js";
 import { EventStreamSocket, type RestBridge } from "./sse.js";
 import type { AuthResult, ReplyError, ServerFrame } from "./types.js";
+import type { WebSocketConstructor, WebSocketLike } from "./websocket.js";
 
 export type { RestBridge } from "./sse.js";
 
@@ -25,17 +26,7 @@ export type { RestBridge } from "./sse.js";
  */
 export type Transport = "websocket" | "sse";
 
-/** The part of the WHATWG WebSocket the client uses (browsers, Node.js, the `ws` package). */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-}
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+export type { WebSocketConstructor, WebSocketLike } from "./websocket.js";
 
 export type LiveState =
   /** Opening the socket and authenticating. */

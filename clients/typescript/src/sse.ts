@@ -10,7 +10,7 @@
 // - commands go to the owner's REST bridge, and come back as replies; a `ping` is answered
 //   while the stream's heartbeats (`: ping`) arrive.
 import { CloseCode } from "./close.js";
-import type { WebSocketLike } from "./socket.js";
+import type { WebSocketLike } from "./websocket.js";
 
 /** How the stream reaches the server besides itself: the owner's REST calls for its commands. */
 export interface RestBridge {
