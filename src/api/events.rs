@@ -51,11 +51,7 @@ pub async fn list(
     request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let pairs: Vec<(String, String)> = query
-        .into_iter()
-        .filter(|(key, _)| key == "status" || key == "limit")
-        .collect();
-    let list = input::list_query(&pairs, "")?;
+    let list = input::followed_list_query(query)?;
     let identity = authenticate(&state, &headers).await?;
     let stream = EventStream::list(state.socket_context(), list, identity);
     Ok(answer(&state, stream, request_id))

@@ -58,12 +58,7 @@ pub async fn follow(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    // A list socket starts at the first page: a cursor has no meaning here.
-    let pairs: Vec<(String, String)> = query
-        .into_iter()
-        .filter(|(key, _)| key == "status" || key == "limit")
-        .collect();
-    let list = match input::list_query(&pairs, "") {
+    let list = match input::followed_list_query(query) {
         Ok(list) => list,
         Err(invalid) => return ApiError::Invalid(invalid).into_response(),
     };

@@ -43,6 +43,16 @@ pub fn list_query(pairs: &[(String, String)], uid: &str) -> Parsed<ListQuery> {
     Ok(query)
 }
 
+/// The query of a followed list (a list socket or stream): `status` and `limit` as on `GET /`;
+/// it always starts at the first page, so a cursor means nothing there and is ignored.
+pub fn followed_list_query(pairs: Vec<(String, String)>) -> Parsed<ListQuery> {
+    let pairs: Vec<(String, String)> = pairs
+        .into_iter()
+        .filter(|(key, _)| key == "status" || key == "limit")
+        .collect();
+    list_query(&pairs, "")
+}
+
 /// An opaque cursor: the position plus a tag of the user it belongs to.
 pub fn cursor(position: &ListPosition, uid: &str) -> String {
     let text = format!(

@@ -13,7 +13,7 @@ mod list;
 #[cfg(test)]
 mod properties;
 
-pub use list::{cursor, list_query};
+pub use list::{cursor, followed_list_query, list_query};
 
 /// `POST /`, `POST /find-or-create`.
 pub fn new_session(body: &Map<String, Value>, limits: &Limits) -> Parsed<NewSession> {
