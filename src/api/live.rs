@@ -26,6 +26,15 @@ use crate::session::validation::InvalidInput;
 /// Read buffer per socket: small, since commands are small and idle sockets are many.
 const READ_BUFFER_BYTES: usize = 512;
 
+/// How much of a session socket's frames is gathered before it is written: little, as its
+/// frames go out one or a few at a time and idle sockets are many.
+const SESSION_WRITE_BYTES: usize = 512;
+
+/// The same for a socket on the user's list, whose frames come in bursts (one per changed
+/// session at the end of each interval): gathered into a few writes rather than one per frame.
+/// The buffer grows only as far as a burst fills it.
+const LIST_WRITE_BYTES: usize = 64 * 1024;
+
 /// `GET /:id/live`: a socket of one session, from `sinceSeq` if given.
 pub async fn attach(
     State(state): State<AppState>,
@@ -43,7 +52,7 @@ pub async fn attach(
         &state,
         request_id,
         &headers,
-        upgrade,
+        upgrade.map(|upgrade| upgrade.write_buffer_size(SESSION_WRITE_BYTES)),
         since,
         move |ctx, start| Socket::new(ctx, id, start),
     )
@@ -66,7 +75,7 @@ pub async fn follow(
         &state,
         request_id,
         &headers,
-        upgrade,
+        upgrade.map(|upgrade| upgrade.write_buffer_size(LIST_WRITE_BYTES)),
         None,
         move |ctx, start| Socket::following_list(ctx, list, start),
     )
@@ -119,7 +128,6 @@ async fn open(
     let ctx = state.socket_context();
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(max_frame)
         .max_frame_size(max_frame)
         .on_upgrade(move |ws| {
