@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use futures::stream::BoxStream;
 use futures::{SinkExt as _, StreamExt as _};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -19,7 +20,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::disk::DiskMeter;
 use crate::lists::{ListArgs, ListSockets};
-use crate::{Client, Common, run_id};
+use crate::{Client, Common, run_id, sse};
 
 /// What the writing tab of each session sends.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -30,8 +31,43 @@ pub enum Traffic {
     Signals,
 }
 
+/// How the tabs other than the writer's receive.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    Websocket,
+    /// Server-Sent Events, `GET /:id/events`.
+    Sse,
+}
+
+/// What the fanout scenario watches besides the tabs: the server's disk writes (given its
+/// pid), and sockets on users' lists.
+pub struct Observe {
+    pub server_pid: Option<u32>,
+    pub lists: ListArgs,
+}
+
+/// What a run sends, and how it is received.
+#[derive(Clone, Copy)]
+pub struct Load {
+    pub traffic: Traffic,
+    pub receivers: Transport,
+}
+
+impl Load {
+    /// Writes or signals, every tab a socket.
+    pub fn sockets(traffic: Traffic) -> Self {
+        Self {
+            traffic,
+            receivers: Transport::Websocket,
+        }
+    }
+}
+
 pub struct Totals {
     pub latency_us: Histogram<u64>,
+    /// The same latencies, of tabs on the writer's instance and of tabs on another.
+    pub local_us: Histogram<u64>,
+    pub remote_us: Histogram<u64>,
     pub deliveries: u64,
     /// Appends seen by their writer's own socket: each was durable before it was pushed.
     pub appends: u64,
@@ -49,8 +85,11 @@ pub struct Totals {
 
 impl Totals {
     pub fn new() -> Self {
+        let histogram = || Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds");
         Self {
-            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+            latency_us: histogram(),
+            local_us: histogram(),
+            remote_us: histogram(),
             deliveries: 0,
             appends: 0,
             gaps: 0,
@@ -64,6 +103,8 @@ impl Totals {
 
     pub fn add(&mut self, other: &Totals) {
         let _ = self.latency_us.add(&other.latency_us);
+        let _ = self.local_us.add(&other.local_us);
+        let _ = self.remote_us.add(&other.remote_us);
         self.deliveries += other.deliveries;
         self.appends += other.appends;
         self.gaps += other.gaps;
@@ -81,9 +122,13 @@ pub async fn fanout(
     tabs: usize,
     rate: u32,
     spread: Vec<String>,
-    server_pid: Option<u32>,
-    list_args: ListArgs,
+    load: Load,
+    observe: Observe,
 ) -> anyhow::Result<()> {
+    let Observe {
+        server_pid,
+        lists: list_args,
+    } = observe;
     let list_sockets = list_args.list_sockets;
     let instances = 1 + spread.len();
     let lists = if list_sockets > 0 {
@@ -93,12 +138,15 @@ pub async fn fanout(
     } else {
         None
     };
-    let traffic = Traffic::Appends;
-    let (total, disk) = drive(&common, sessions, tabs, rate, spread, server_pid, traffic).await?;
+    let (total, disk) = drive(&common, sessions, tabs, rate, spread, server_pid, load).await?;
     let seconds = common.duration as f64;
     let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
+    let transport = match load.receivers {
+        Transport::Websocket => "websocket",
+        Transport::Sse => "sse",
+    };
     println!(
-        "fanout: {sessions} sessions × {tabs} tabs on {instances} instance(s), {rate} writes/s per session, {seconds} s"
+        "fanout: {sessions} sessions × {tabs} tabs on {instances} instance(s), {rate} writes/s per session, {seconds} s; receiving tabs on {transport}"
     );
     println!(
         "  {:>14} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
@@ -119,7 +167,25 @@ pub async fn fanout(
         "deliveries_per_second": total.deliveries as f64 / seconds,
         "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99),
         "max_ms": total.latency_us.max() as f64 / 1000.0, "gaps": total.gaps, "errors": total.errors,
+        "transport": transport,
     });
+    if instances > 1 {
+        let at = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let (local, remote) = (&total.local_us, &total.remote_us);
+        println!(
+            "  tabs on the writer's instance: p50 {:.2} ms, p99 {:.2} ms ({} deliveries); on another: p50 {:.2} ms, p99 {:.2} ms ({} deliveries)",
+            at(local, 0.5),
+            at(local, 0.99),
+            local.len(),
+            at(remote, 0.5),
+            at(remote, 0.99),
+            remote.len()
+        );
+        summary["local_p50_ms"] = json!(at(local, 0.5));
+        summary["local_p99_ms"] = json!(at(local, 0.99));
+        summary["remote_p50_ms"] = json!(at(remote, 0.5));
+        summary["remote_p99_ms"] = json!(at(remote, 0.99));
+    }
     if let Some(disk) = disk {
         summary["disk"] = disk.finish(total.appends).await?;
     }
@@ -141,8 +207,8 @@ pub async fn signal(
     spread: Vec<String>,
 ) -> anyhow::Result<()> {
     let instances = 1 + spread.len();
-    let traffic = Traffic::Signals;
-    let (total, _) = drive(&common, sessions, tabs, rate, spread, None, traffic).await?;
+    let load = Load::sockets(Traffic::Signals);
+    let (total, _) = drive(&common, sessions, tabs, rate, spread, None, load).await?;
     let seconds = common.duration as f64;
     let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
     let expected = total.signals_sent * (tabs as u64).saturating_sub(1);
@@ -218,9 +284,8 @@ pub async fn rising(
         if over_in_a_row == 2 {
             break;
         }
-        let traffic = Traffic::Appends;
-        let (total, _) =
-            drive(&common, sessions, tabs, rate, spread.clone(), None, traffic).await?;
+        let load = Load::sockets(Traffic::Appends);
+        let (total, _) = drive(&common, sessions, tabs, rate, spread.clone(), None, load).await?;
         let per_second = total.deliveries as f64 / seconds;
         let p50 = total.latency_us.value_at_quantile(0.5) as f64 / 1000.0;
         let p99 = total.latency_us.value_at_quantile(0.99) as f64 / 1000.0;
@@ -233,8 +298,11 @@ pub async fn rising(
         } else {
             over_in_a_row + 1
         };
+        let at = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         steps.push(
             json!({ "rate": rate, "deliveries_per_second": per_second, "p50_ms": p50, "p99_ms": p99,
+            "local_p50_ms": at(&total.local_us, 0.5), "local_p99_ms": at(&total.local_us, 0.99),
+            "remote_p50_ms": at(&total.remote_us, 0.5), "remote_p99_ms": at(&total.remote_us, 0.99),
             "gaps": total.gaps, "errors": total.errors }),
         );
     }
@@ -261,8 +329,9 @@ pub async fn drive(
     rate: u32,
     spread: Vec<String>,
     server_pid: Option<u32>,
-    traffic: Traffic,
+    load: Load,
 ) -> anyhow::Result<(Totals, Option<DiskMeter>)> {
+    let traffic = load.traffic;
     let client = Client::new(common, "load-fanout")?;
     let run = run_id();
     let base = Instant::now();
@@ -281,10 +350,24 @@ pub async fn drive(
     for s in 0..sessions {
         let id = client.create(&format!("fanout-{run}-{s}")).await?;
         for t in 0..tabs {
-            let url = format!(
-                "{}/api/live-chat-sessions/{id}/live",
-                targets[t % targets.len()]
-            );
+            let target = &targets[t % targets.len()];
+            if t != 0 && load.receivers == Transport::Sse {
+                let http = target.replacen("ws", "http", 1);
+                let url = format!("{http}/api/live-chat-sessions/{id}/events");
+                let mut stream = sse::open(&client, &url).await?;
+                let snapshot = stream.next().await.context("no snapshot")?;
+                let first_seq = first_seq(&snapshot)?;
+                let stop_at = Arc::clone(&stop_at);
+                let tab = Tab {
+                    t,
+                    remote: t % targets.len() != 0,
+                    first_seq,
+                };
+                readers.push(tokio::spawn(receive(stream, tab, traffic, base, stop_at)));
+                tabs_of.push((s, t));
+                continue;
+            }
+            let url = format!("{target}/api/live-chat-sessions/{id}/live");
             let mut request = url.as_str().into_client_request()?;
             request
                 .headers_mut()
@@ -292,11 +375,18 @@ pub async fn drive(
             let (ws, _) = tokio_tungstenite::connect_async(request)
                 .await
                 .context("connect")?;
-            let (mut sink, mut stream) = ws.split();
+            let (mut sink, stream) = ws.split();
+            let mut stream = stream
+                .filter_map(|message| {
+                    std::future::ready(match message {
+                        Ok(Message::Text(text)) => Some(text.to_string()),
+                        _ => None,
+                    })
+                })
+                .boxed();
             // The snapshot comes first.
-            let snapshot = stream.next().await.context("no snapshot")??;
-            let snapshot: Value = serde_json::from_str(snapshot.to_text()?)?;
-            let first_seq = snapshot["seq"].as_u64().context("no snapshot seq")?;
+            let snapshot = stream.next().await.context("no snapshot")?;
+            let first_seq = first_seq(&snapshot)?;
             if t == 0 {
                 let (stop_at, run) = (Arc::clone(&stop_at), run.clone());
                 let mut started = started_rx.clone();
@@ -328,60 +418,12 @@ pub async fn drive(
                 }));
             }
             let stop_at = Arc::clone(&stop_at);
-            readers.push(tokio::spawn(async move {
-                let mut totals = Totals::new();
-                let mut last_seq = first_seq;
-                // The number of the last signal received.
-                let mut last_n = 0;
-                loop {
-                    let grace = Duration::from_secs(2);
-                    let next = tokio::time::timeout(grace, stream.next()).await;
-                    let Ok(Some(Ok(Message::Text(text)))) = next else {
-                        if base.elapsed().as_micros() as u64 >= stop_at.load(Ordering::Relaxed) {
-                            return totals;
-                        }
-                        continue;
-                    };
-                    let frame: Value = serde_json::from_str(&text).unwrap_or_default();
-                    match frame["type"].as_str() {
-                        Some("message.added") => {
-                            let seq = frame["seq"].as_u64().unwrap_or_default();
-                            if seq != last_seq + 1 {
-                                totals.gaps += 1;
-                            }
-                            last_seq = seq;
-                            totals.deliveries += 1;
-                            if t == 0 {
-                                totals.appends += 1;
-                            }
-                            let sent: u64 = frame["message"]["prompt"]
-                                .as_str()
-                                .and_then(|p| p.parse().ok())
-                                .unwrap_or(0);
-                            if t != 0 {
-                                let now = base.elapsed().as_micros() as u64;
-                                let _ = totals.latency_us.record(now.saturating_sub(sent).max(1));
-                            }
-                        }
-                        Some("signal") if t == 0 => totals.signals_echoed += 1,
-                        Some("signal") => {
-                            let data = &frame["data"];
-                            let n = data["n"].as_u64().unwrap_or_default();
-                            if n != last_n + 1 {
-                                totals.gaps += 1;
-                            }
-                            last_n = n;
-                            totals.deliveries += 1;
-                            let sent = data["sent"].as_u64().unwrap_or(0);
-                            let now = base.elapsed().as_micros() as u64;
-                            let _ = totals.latency_us.record(now.saturating_sub(sent).max(1));
-                        }
-                        Some("reply") if frame["ok"] == false => totals.errors += 1,
-                        Some("reply") if traffic == Traffic::Signals => totals.signals_sent += 1,
-                        _ => {}
-                    }
-                }
-            }));
+            let tab = Tab {
+                t,
+                remote: t % targets.len() != 0,
+                first_seq,
+            };
+            readers.push(tokio::spawn(receive(stream, tab, traffic, base, stop_at)));
             tabs_of.push((s, t));
         }
     }
@@ -418,4 +460,94 @@ pub async fn drive(
         total.add(part);
     }
     Ok((total, disk))
+}
+
+/// The `seq` of a session's first frame, its snapshot.
+fn first_seq(snapshot: &str) -> anyhow::Result<u64> {
+    let snapshot: Value = serde_json::from_str(snapshot)?;
+    snapshot["seq"].as_u64().context("no snapshot seq")
+}
+
+/// A receiving tab: its number in its session (0 writes), whether it is on another instance
+/// than the writer's, and the `seq` of its snapshot.
+struct Tab {
+    t: usize,
+    remote: bool,
+    first_seq: u64,
+}
+
+/// Reads one tab's frames until the run is over: deliveries, latencies, gaps, errors.
+async fn receive(
+    mut stream: BoxStream<'static, String>,
+    tab: Tab,
+    traffic: Traffic,
+    base: Instant,
+    stop_at: Arc<AtomicU64>,
+) -> Totals {
+    let Tab {
+        t,
+        remote,
+        first_seq,
+    } = tab;
+    let mut totals = Totals::new();
+    let mut last_seq = first_seq;
+    // The number of the last signal received.
+    let mut last_n = 0;
+    loop {
+        let grace = Duration::from_secs(2);
+        let next = tokio::time::timeout(grace, stream.next()).await;
+        let text = match next {
+            Ok(Some(text)) => text,
+            // The connection ended.
+            Ok(None) => return totals,
+            Err(_) if base.elapsed().as_micros() as u64 >= stop_at.load(Ordering::Relaxed) => {
+                return totals;
+            }
+            Err(_) => continue,
+        };
+        let frame: Value = serde_json::from_str(&text).unwrap_or_default();
+        match frame["type"].as_str() {
+            Some("message.added") => {
+                let seq = frame["seq"].as_u64().unwrap_or_default();
+                if seq != last_seq + 1 {
+                    totals.gaps += 1;
+                }
+                last_seq = seq;
+                totals.deliveries += 1;
+                if t == 0 {
+                    totals.appends += 1;
+                }
+                let sent: u64 = frame["message"]["prompt"]
+                    .as_str()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                if t != 0 {
+                    let now = base.elapsed().as_micros() as u64;
+                    let latency = now.saturating_sub(sent).max(1);
+                    let _ = totals.latency_us.record(latency);
+                    let _ = if remote {
+                        totals.remote_us.record(latency)
+                    } else {
+                        totals.local_us.record(latency)
+                    };
+                }
+            }
+            Some("signal") if t == 0 => totals.signals_echoed += 1,
+            Some("signal") => {
+                let data = &frame["data"];
+                let n = data["n"].as_u64().unwrap_or_default();
+                if n != last_n + 1 {
+                    totals.gaps += 1;
+                }
+                last_n = n;
+                totals.deliveries += 1;
+                let sent = data["sent"].as_u64().unwrap_or(0);
+                let now = base.elapsed().as_micros() as u64;
+                let _ = totals.latency_us.record(now.saturating_sub(sent).max(1));
+            }
+            Some("reply") if frame["ok"] == false => totals.errors += 1,
+            Some("reply") if traffic == Traffic::Signals => totals.signals_sent += 1,
+            _ => {}
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod idle;
 mod lists;
 mod report;
 mod soak;
+mod sse;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,6 +66,9 @@ enum Scenario {
         /// Images per seeded session.
         #[arg(long, default_value_t = 20)]
         images: usize,
+        /// Images per seeded message (each message carries this many, the last one the rest).
+        #[arg(long, default_value_t = 1)]
+        images_per_message: usize,
         #[arg(long, value_enum, default_value_t = RestoreBy::ImageUrl)]
         by: RestoreBy,
         /// Send each session's `ETag` back in `If-None-Match`, as a client re-opening a
@@ -72,6 +76,10 @@ enum Scenario {
         /// as the baseline, answers in full).
         #[arg(long)]
         revalidate: bool,
+        /// The `Accept-Encoding` to send (none by default: answers come uncompressed); the
+        /// bytes of the answers' bodies as they came are reported.
+        #[arg(long)]
+        accept_encoding: Option<String>,
     },
     /// One writer per session over WebSocket, every tab receiving: delivery latency and gaps.
     Fanout {
@@ -96,6 +104,10 @@ enum Scenario {
         /// The server's process id: its disk writes per durable append are read from /proc.
         #[arg(long, conflicts_with = "rates")]
         server_pid: Option<u32>,
+        /// How the tabs other than the writer's receive: sockets, or Server-Sent Events
+        /// (`GET /:id/events`); the writer's tab is a socket either way.
+        #[arg(long, value_enum, default_value_t = fanout::Transport::Websocket)]
+        transport: fanout::Transport,
         #[command(flatten)]
         lists: lists::ListArgs,
     },
@@ -204,7 +216,13 @@ struct Client {
 impl Client {
     fn new(common: &Common, uid: &str) -> anyhow::Result<Self> {
         Ok(Self {
+            // No `Accept-Encoding` of its own and nothing decompressed: a scenario asks for an
+            // encoding explicitly, and what it measures is what the server sent.
             http: reqwest::Client::builder()
+                .no_gzip()
+                .no_brotli()
+                .no_zstd()
+                .no_deflate()
                 .pool_max_idle_per_host(common.connections)
                 .tcp_nodelay(true)
                 .build()?,
@@ -221,15 +239,18 @@ impl Client {
 
     /// Sends a request whose answer is only checked, not parsed: the load generator shares the
     /// machine, and parsing every body would measure the generator rather than the server.
-    /// Answers the status: a success or 304.
-    async fn check(&self, request: reqwest::RequestBuilder) -> anyhow::Result<reqwest::StatusCode> {
+    /// Answers the status (a success or 304) and the body's length as it came.
+    async fn check(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(reqwest::StatusCode, usize)> {
         let response = request.bearer_auth(&self.token).send().await?;
         let status = response.status();
         let body = response.bytes().await?;
         if !status.is_success() && status != reqwest::StatusCode::NOT_MODIFIED {
             bail!("{status}: {}", String::from_utf8_lossy(&body));
         }
-        Ok(status)
+        Ok((status, body.len()))
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
@@ -253,8 +274,9 @@ impl Client {
             .context("no sessionDocId")
     }
 
-    async fn append(&self, id: &str, url: &str) -> anyhow::Result<Value> {
-        let body = json!({ "prompt": "make the sky a little bluer", "images": [{ "url": url }] });
+    async fn append(&self, id: &str, urls: &[String]) -> anyhow::Result<Value> {
+        let images: Vec<Value> = urls.iter().map(|url| json!({ "url": url })).collect();
+        let body = json!({ "prompt": "make the sky a little bluer", "images": images });
         self.send(
             self.http
                 .post(format!("{}/{id}/messages", self.base))
@@ -271,9 +293,18 @@ async fn main() -> anyhow::Result<()> {
             common,
             sessions,
             images,
+            images_per_message,
             by,
             revalidate,
-        } => restore(common, sessions, images, by, revalidate).await,
+            accept_encoding,
+        } => {
+            let seeding = Seeding {
+                sessions,
+                images,
+                per_message: images_per_message,
+            };
+            restore(common, seeding, by, revalidate, accept_encoding).await
+        }
         Scenario::Append {
             common,
             sessions,
@@ -315,9 +346,15 @@ async fn main() -> anyhow::Result<()> {
             spread,
             rates,
             server_pid,
+            transport,
             lists,
         } if rates.is_empty() => {
-            fanout::fanout(common, sessions, tabs, rate, spread, server_pid, lists).await
+            let load = fanout::Load {
+                traffic: fanout::Traffic::Appends,
+                receivers: transport,
+            };
+            let observe = fanout::Observe { server_pid, lists };
+            fanout::fanout(common, sessions, tabs, rate, spread, load, observe).await
         }
         Scenario::Signal {
             common,
@@ -337,23 +374,34 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Creates `sessions` sessions of `images` one-image messages; returns each id and last URL.
-async fn seed(
-    client: &Client,
+/// What the restore scenario seeds: `sessions` sessions of `images` images, `per_message` to a
+/// message.
+#[derive(Clone, Copy)]
+struct Seeding {
     sessions: usize,
     images: usize,
-) -> anyhow::Result<Vec<(String, String)>> {
+    per_message: usize,
+}
+
+/// Creates the sessions; returns each id and last URL.
+async fn seed(client: &Client, seeding: Seeding) -> anyhow::Result<Vec<(String, String)>> {
+    let Seeding {
+        sessions,
+        images,
+        per_message,
+    } = seeding;
     let run = run_id();
-    eprintln!("seeding {sessions} sessions of {images} images…");
+    eprintln!("seeding {sessions} sessions of {images} images, {per_message} per message…");
     let mut targets = Vec::with_capacity(sessions);
     for s in 0..sessions {
         let id = client.create(&format!("seed-{run}-{s}")).await?;
-        let mut last_url = String::new();
-        for i in 0..images {
-            last_url = format!("https://img.example/{run}/{s}/{i}.png");
-            client.append(&id, &last_url).await?;
+        let urls: Vec<String> = (0..images)
+            .map(|i| format!("https://img.example/{run}/{s}/{i}.png"))
+            .collect();
+        for message in urls.chunks(per_message.max(1)) {
+            client.append(&id, message).await?;
         }
-        targets.push((id, last_url));
+        targets.push((id, urls.last().cloned().unwrap_or_default()));
     }
     Ok(targets)
 }
@@ -364,19 +412,26 @@ fn run_id() -> String {
 
 async fn restore(
     common: Common,
-    sessions: usize,
-    images: usize,
+    seeding: Seeding,
     by: RestoreBy,
     revalidate: bool,
+    accept_encoding: Option<String>,
 ) -> anyhow::Result<()> {
     let client = Arc::new(Client::new(&common, "load-restore")?);
-    let seeded = seed(&client, sessions, images).await?;
-    let request = move |client: &Client, (id, url): &(String, String)| match by {
-        RestoreBy::ImageUrl => client
-            .http
-            .get(format!("{}/by-image-url", client.base))
-            .query(&[("imageUrl", url)]),
-        RestoreBy::Id => client.http.get(format!("{}/{id}", client.base)),
+    let seeded = seed(&client, seeding).await?;
+    let coding = accept_encoding.clone();
+    let request = move |client: &Client, (id, url): &(String, String)| {
+        let get = match by {
+            RestoreBy::ImageUrl => client
+                .http
+                .get(format!("{}/by-image-url", client.base))
+                .query(&[("imageUrl", url)]),
+            RestoreBy::Id => client.http.get(format!("{}/{id}", client.base)),
+        };
+        match &coding {
+            Some(coding) => get.header(reqwest::header::ACCEPT_ENCODING, coding),
+            None => get,
+        }
     };
     // Each target with the tag of its answer, when revalidating.
     let mut targets = Vec::with_capacity(seeded.len());
@@ -398,22 +453,25 @@ async fn restore(
     }
     let targets = Arc::new(targets);
     let not_modified = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counted = Arc::clone(&not_modified);
+    let body_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (counted, measured) = (Arc::clone(&not_modified), Arc::clone(&body_bytes));
     let recorder = run_workers(&common, move |_| {
-        let (client, targets, counted) = (
+        let (client, counted, measured) = (
             Arc::clone(&client),
-            Arc::clone(&targets),
             Arc::clone(&counted),
+            Arc::clone(&measured),
         );
+        let (target, tag) = &targets[rand::rng().random_range(0..targets.len())];
+        let mut get = request(&client, target);
+        if let Some(tag) = tag {
+            get = get.header(reqwest::header::IF_NONE_MATCH, tag);
+        }
         async move {
-            let (target, tag) = &targets[rand::rng().random_range(0..targets.len())];
-            let mut get = request(&client, target);
-            if let Some(tag) = tag {
-                get = get.header(reqwest::header::IF_NONE_MATCH, tag);
-            }
-            if client.check(get).await? == reqwest::StatusCode::NOT_MODIFIED {
+            let (status, bytes) = client.check(get).await?;
+            if status == reqwest::StatusCode::NOT_MODIFIED {
                 counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
+            measured.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
             Ok(())
         }
     })
@@ -431,10 +489,18 @@ async fn restore(
             recorder.ok()
         );
     }
+    let answered = recorder.ok().max(1);
+    let body_bytes = body_bytes.load(std::sync::atomic::Ordering::Relaxed) / answered;
+    println!(
+        "  Accept-Encoding: {}; body bytes per answer, as sent: {body_bytes}",
+        accept_encoding.as_deref().unwrap_or("(none)")
+    );
     recorder.print(
         name,
         &common,
-        json!({ "sessions": sessions, "images": images, "not_modified": not_modified }),
+        json!({ "sessions": seeding.sessions, "images": seeding.images,
+            "images_per_message": seeding.per_message, "not_modified": not_modified,
+            "accept_encoding": accept_encoding, "body_bytes": body_bytes }),
     );
     Ok(())
 }

@@ -44,7 +44,17 @@ pub async fn soak(
         ..common.clone()
     };
     let client = Arc::new(Client::new(&common, "load-soak")?);
-    let targets = Arc::new(seed(&client, 20, 20).await?);
+    let targets = Arc::new(
+        seed(
+            &client,
+            crate::Seeding {
+                sessions: 20,
+                images: 20,
+                per_message: 1,
+            },
+        )
+        .await?,
+    );
 
     let live = {
         let run = run.clone();
@@ -53,7 +63,7 @@ pub async fn soak(
             let end = Instant::now() + Duration::from_secs(seconds);
             let mut total = fanout::Totals::new();
             while let Some(left) = end.checked_duration_since(Instant::now()) {
-                let appends = fanout::Traffic::Appends;
+                let appends = fanout::Load::sockets(fanout::Traffic::Appends);
                 let chat = Common {
                     duration: chat_seconds.max(1).min(left.as_secs().max(1)),
                     ..run.clone()
