@@ -114,7 +114,8 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVECHAT_ACTOR_MAILBOX", default_value_t = 1024)]
     pub actor_mailbox: usize,
 
-    /// Redis for fan-out between instances (`redis://host:6379`); without it, one instance.
+    /// Redis for fan-out between instances (`redis://host:6379`), or a Redis Cluster by some of
+    /// its nodes (`redis+cluster://h1:p1,h2:p2`, sharded pub/sub); without it, one instance.
     #[arg(long, env = "LIVECHAT_REDIS_URL")]
     pub redis_url: Option<String>,
 
