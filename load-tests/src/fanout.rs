@@ -351,43 +351,35 @@ pub async fn drive(
         let id = client.create(&format!("fanout-{run}-{s}")).await?;
         for t in 0..tabs {
             let target = &targets[t % targets.len()];
-            if t != 0 && load.receivers == Transport::Sse {
+            // The writing tab is a socket; the others follow on sockets or event streams.
+            let (mut stream, sink) = if t != 0 && load.receivers == Transport::Sse {
                 let http = target.replacen("ws", "http", 1);
                 let url = format!("{http}/api/live-chat-sessions/{id}/events");
-                let mut stream = sse::open(&client, &url).await?;
-                let snapshot = stream.next().await.context("no snapshot")?;
-                let first_seq = first_seq(&snapshot)?;
-                let stop_at = Arc::clone(&stop_at);
-                let tab = Tab {
-                    t,
-                    remote: t % targets.len() != 0,
-                    first_seq,
-                };
-                readers.push(tokio::spawn(receive(stream, tab, traffic, base, stop_at)));
-                tabs_of.push((s, t));
-                continue;
-            }
-            let url = format!("{target}/api/live-chat-sessions/{id}/live");
-            let mut request = url.as_str().into_client_request()?;
-            request
-                .headers_mut()
-                .insert("authorization", format!("Bearer {}", client.token).parse()?);
-            let (ws, _) = tokio_tungstenite::connect_async(request)
-                .await
-                .context("connect")?;
-            let (mut sink, stream) = ws.split();
-            let mut stream = stream
-                .filter_map(|message| {
-                    std::future::ready(match message {
-                        Ok(Message::Text(text)) => Some(text.to_string()),
-                        _ => None,
+                (sse::open(&client, &url).await?, None)
+            } else {
+                let url = format!("{target}/api/live-chat-sessions/{id}/live");
+                let mut request = url.as_str().into_client_request()?;
+                request
+                    .headers_mut()
+                    .insert("authorization", format!("Bearer {}", client.token).parse()?);
+                let (ws, _) = tokio_tungstenite::connect_async(request)
+                    .await
+                    .context("connect")?;
+                let (sink, stream) = ws.split();
+                let stream = stream
+                    .filter_map(|message| {
+                        std::future::ready(match message {
+                            Ok(Message::Text(text)) => Some(text.to_string()),
+                            _ => None,
+                        })
                     })
-                })
-                .boxed();
+                    .boxed();
+                (stream, Some(sink))
+            };
             // The snapshot comes first.
             let snapshot = stream.next().await.context("no snapshot")?;
             let first_seq = first_seq(&snapshot)?;
-            if t == 0 {
+            if let (0, Some(mut sink)) = (t, sink) {
                 let (stop_at, run) = (Arc::clone(&stop_at), run.clone());
                 let mut started = started_rx.clone();
                 writers.push(tokio::spawn(async move {
