@@ -17,6 +17,7 @@ mod helpers;
 mod live_client;
 
 mod events;
+mod failover;
 mod fanout;
 mod faults;
 mod lists;
@@ -203,6 +204,9 @@ impl RedisCluster {
             let node = tokio::process::Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+                // A replica syncs at once (not after the default 5 s), so that it may take over
+                // as soon as the test starts.
+                .args(["--repl-diskless-sync-delay", "0"])
                 .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
                 .args(["--dir", dir.path().to_str().unwrap()])
                 .args(["--save", "", "--appendonly", "no"])
@@ -234,7 +238,29 @@ impl RedisCluster {
             _dir: dir,
         };
         cluster.until_healthy().await;
+        cluster.until_replicas_synced().await;
         cluster
+    }
+
+    /// Waits until every replica has its primary's data: a replica that never synced refuses to
+    /// take over ("disconnected from master for longer than allowed").
+    async fn until_replicas_synced(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        for port in &self.ports {
+            loop {
+                let replication = cli(*port, &["info", "replication"]).await;
+                if replication.contains("role:master")
+                    || replication.contains("master_link_status:up")
+                {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the replica on {port} did not sync with its primary"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
     }
 
     /// The cluster's URL for the server, naming its three first nodes.
