@@ -167,7 +167,7 @@ async fn restore_get_and_append_make_as_few_calls_in_sequence_as_their_targets()
 }
 
 #[tokio::test]
-async fn after_a_lost_race_an_append_costs_a_read_and_one_commit() {
+async fn after_a_lost_race_an_append_costs_a_claim_a_read_and_one_commit() {
     let project = new_project();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = server(&project, &dir_a).await;
@@ -192,7 +192,8 @@ async fn after_a_lost_race_an_append_costs_a_read_and_one_commit() {
     assert_eq!(on_b.append(&id, "https://img/2").await, Some(2));
 
     // A's actor commits from the version it wrote, which B has replaced: the commit is
-    // refused, A reloads the session (one call) and commits again (one call).
+    // refused, A claims the next turn (one call), reloads the session (one call) and commits
+    // again (one call).
     let (commit_calls, commit_ops) = counts(&a, "commit").await;
     let (load_calls, load_ops) = counts(&a, "load").await;
     assert_eq!(on_a.append(&id, "https://img/3").await, Some(3));
@@ -203,7 +204,11 @@ async fn after_a_lost_race_an_append_costs_a_read_and_one_commit() {
         2.0,
         "the refused commit, then the one that landed"
     );
-    assert_eq!(commit_calls_after - commit_calls, 2.0, "one call each");
+    assert_eq!(
+        commit_calls_after - commit_calls,
+        3.0,
+        "the refused commit and the claim of the next turn, then the commit that landed"
+    );
     assert_eq!(
         (load_ops_after - load_ops, load_calls_after - load_calls),
         (1.0, 1.0)

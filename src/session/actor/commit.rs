@@ -4,7 +4,7 @@
 
 use tokio::time::Instant;
 
-use super::{MAX_COMMIT_ATTEMPTS, PendingWrite, SessionActor, SessionState, Stop};
+use super::{COMMIT_PATIENCE, MAX_COMMIT_ATTEMPTS, PendingWrite, SessionActor, SessionState, Stop};
 use crate::domain::commit::{Commit, WriteSize};
 use crate::domain::time::Timestamp;
 use crate::session::SessionError;
@@ -39,6 +39,7 @@ impl SessionActor {
         mut state: SessionState,
         writes: Vec<PendingWrite>,
     ) -> Result<SessionState, Stop> {
+        let first_try = Instant::now();
         for attempt in 1..=MAX_COMMIT_ATTEMPTS {
             let expected_seq = state.meta().seq;
             let now = Timestamp::now();
@@ -74,13 +75,11 @@ impl SessionActor {
                 }
                 Err(StoreError::SeqMismatch) => {
                     tracing::debug!(session = %self.id, attempt, "lost a seq race; reloading");
-                    // Writers that keep colliding (other instances write too) spread out.
-                    let ceiling = (5u64 << attempt.min(5)).min(200);
-                    let pause = rand::random_range(0..=ceiling);
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                     // Another writer committed first: show its events to this instance's
                     // watchers, then apply the group again on top (the state held this
-                    // attempt's uncommitted changes; the reload discards them).
+                    // attempt's uncommitted changes; the reload discards them). No pause: the
+                    // store makes writers that keep colliding (other instances write too) take
+                    // turns.
                     state = match self.catch_up(state).await {
                         Ok(fresh) => fresh,
                         Err(stop) => {
@@ -91,6 +90,9 @@ impl SessionActor {
                             return Err(fail_all(writes, err, stop));
                         }
                     };
+                    if first_try.elapsed() >= COMMIT_PATIENCE {
+                        break;
+                    }
                 }
                 Err(StoreError::NotFound) => {
                     return Err(fail_all(writes, SessionError::NotFound, Stop::Gone));
@@ -112,9 +114,9 @@ impl SessionActor {
                 }
             }
         }
-        // Still losing after every attempt: the writes fail (retryable), the session goes on
-        // from the state just reloaded.
-        tracing::warn!(session = %self.id, "gave up a commit after {MAX_COMMIT_ATTEMPTS} lost races");
+        // Still losing after every attempt, or for too long: the writes fail (retryable), the
+        // session goes on from the state just reloaded.
+        tracing::warn!(session = %self.id, "gave up a commit after losing races for {:?}", first_try.elapsed());
         for write in writes {
             let _ = write.reply.send(Err(StoreError::SeqMismatch.into()));
         }

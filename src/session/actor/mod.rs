@@ -25,6 +25,9 @@ use crate::store::SessionStore;
 const MAX_GROUP: usize = 256;
 /// Commits retried after losing a `seq` race to another writer before giving up.
 const MAX_COMMIT_ATTEMPTS: usize = 16;
+/// The longest a group of writes keeps retrying lost races: past it, its writes fail with a
+/// retryable error rather than wait on.
+const COMMIT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What every actor of this process shares.
 pub(super) struct ActorParts {

@@ -174,8 +174,21 @@ impl SessionActor {
     /// shown yet, from the store's event log. If the log no longer holds them, the room closes:
     /// its sockets reconnect and start from a snapshot.
     pub(super) async fn catch_up(&mut self, _stale: SessionState) -> Result<SessionState, Stop> {
-        match self.store.load(&self.id).await {
-            Ok(Some(fresh)) => self.caught_up(fresh).await,
+        // The events the room has not shown are read beside the session, not after it: one
+        // round trip to the store rather than two, which a writer losing races to writers on
+        // other instances feels most.
+        let (loaded, events) = match &self.room {
+            Some(_) => {
+                let (loaded, events) = tokio::join!(
+                    self.store.load(&self.id),
+                    self.store.events_since(&self.id, self.published_seq)
+                );
+                (loaded, events.ok().flatten())
+            }
+            None => (self.store.load(&self.id).await, None),
+        };
+        match loaded {
+            Ok(Some(fresh)) => self.caught_up_with(fresh, events).await,
             Ok(None) => Err(self.gone()),
             Err(err) => Err(Stop::Failed(err.to_string())),
         }
@@ -194,8 +207,31 @@ impl SessionActor {
         &mut self,
         fresh: crate::domain::model::Session,
     ) -> Result<SessionState, Stop> {
+        self.caught_up_with(fresh, None).await
+    }
+
+    /// As [`Self::caught_up`], with the events after the room's last read beside `fresh`, if
+    /// they were: used when they are exactly those up to `fresh`, read again otherwise.
+    async fn caught_up_with(
+        &mut self,
+        fresh: crate::domain::model::Session,
+        read_beside: Option<Vec<SessionEvent>>,
+    ) -> Result<SessionState, Stop> {
         if fresh.meta.seq > self.published_seq && self.room.is_some() {
-            match self.store.events_since(&self.id, self.published_seq).await {
+            let wanted = self.published_seq + 1..=fresh.meta.seq;
+            let beside = read_beside.map(|mut events| {
+                events.retain(|event| wanted.contains(&event.seq()));
+                events
+            });
+            let exact = beside.filter(|events| {
+                events.len() as u64 == fresh.meta.seq - self.published_seq
+                    && events.iter().map(SessionEvent::seq).eq(wanted.clone())
+            });
+            let events = match exact {
+                Some(events) => Ok(Some(events)),
+                None => self.store.events_since(&self.id, self.published_seq).await,
+            };
+            match events {
                 Ok(Some(events)) => {
                     if let Some(room) = &self.room {
                         for event in events {

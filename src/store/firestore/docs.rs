@@ -28,6 +28,8 @@ pub const MESSAGES: &str = "messages";
 pub const IMAGES: &str = "images";
 pub const EVENTS: &str = "events";
 pub const SESSION_KEYS: &str = "liveChatSessionKeys";
+/// The field of a session document naming the writer whose commit goes next (see `turn`).
+pub const TURN: &str = "turn";
 pub const IMAGE_LOOKUPS: &str = "liveChatImageLookups";
 
 /// The fields the store's queries filter or order on, by collection. Every other field it or
@@ -137,6 +139,10 @@ pub struct SessionDoc {
     pub messages: Option<Vec<LegacyMessage>>,
     #[serde(default, skip_serializing)]
     pub images: Option<Vec<LegacyImage>>,
+    /// The claim of the writer whose commit goes next, while several contend (see `turn`);
+    /// never written with the document, so every commit clears it.
+    #[serde(default, skip_serializing)]
+    pub turn: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -259,6 +265,7 @@ impl SessionDoc {
             layout: LAYOUT,
             messages: None,
             images: None,
+            turn: None,
         }
     }
 

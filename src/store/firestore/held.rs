@@ -45,6 +45,8 @@ pub struct Known {
     pub version: Version,
     pub seq: u64,
     pub message_count: usize,
+    /// The turn another writer claimed on this version, if any.
+    pub turn: Option<i64>,
 }
 
 /// Sessions whose documents' versions this instance knows.

@@ -15,6 +15,7 @@ pub(crate) mod limits;
 pub mod migrate;
 mod read;
 mod trip;
+mod turn;
 mod write;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct FirestoreStore {
     bodies: held::Bodies,
     /// Whether sessions in the original shape may remain.
     layout: Arc<layout::Layout>,
+    /// This instance's pending commits, and the turns it holds on contended sessions.
+    turns: turn::Turns,
 }
 
 pub(super) enum Written<T> {
@@ -72,6 +75,7 @@ impl FirestoreStore {
             versions: held::Versions::new(),
             bodies: held::Bodies::new(),
             layout,
+            turns: turn::Turns::new(),
         })
     }
 
@@ -135,12 +139,18 @@ impl SessionStore for FirestoreStore {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        let id = &commit.meta.id;
         let mut trip = Trip::new("commit");
+        self.turns.trying(id);
         for _ in 0..3 {
-            match self
+            let written = self
                 .within("commit", self.commit_once(&mut trip, commit))
-                .await?
-            {
+                .await;
+            // A lost race leaves the commit pending: its next try is the same commit, older.
+            if !matches!(written, Ok(Written::SeqMismatch | Written::Legacy)) {
+                self.turns.ended(id);
+            }
+            match written? {
                 Written::Done(()) => return Ok(()),
                 Written::Missing => return Err(StoreError::NotFound),
                 Written::SeqMismatch => return Err(StoreError::SeqMismatch),
@@ -300,6 +310,8 @@ mod tests {
             .get_mut(SESSIONS)
             .unwrap()
             .extend(ORIGINAL_FIELDS.iter().map(|f| f.to_string()));
+        // Written by a claim (a transform), never with the document.
+        written.get_mut(SESSIONS).unwrap().insert(TURN.to_owned());
         written.insert(MESSAGES, fields(MessageDoc::new(1, &message)));
         written.insert(IMAGES, fields(ImageDoc::new("m", &image)));
         let mut events = fields(EventDoc::new(&event));

@@ -84,6 +84,7 @@ impl FirestoreStore {
                     version,
                     seq: session.seq.max(0) as u64,
                     message_count: session.message_count.max(0) as usize,
+                    turn: session.turn,
                 },
             );
         }

@@ -11,6 +11,7 @@ use super::docs::*;
 use super::held::{Known, Version};
 use super::read::Match;
 use super::trip::Trip;
+use super::turn;
 use super::{FirestoreStore, Written};
 use crate::domain::commit::Commit;
 use crate::domain::model::{SessionEvent, SessionMeta};
@@ -109,9 +110,19 @@ impl FirestoreStore {
                     version: read.version,
                     seq: commit.expected_seq,
                     message_count: read.doc.message_count.max(0) as usize,
+                    turn: read.doc.turn,
                 }
             }
         };
+        if let Some(turn) = known.turn
+            && !self.turns.holds(id, turn)
+            && self.await_turn(trip, id, known.version).await?
+        {
+            // Another writer committed meanwhile: this one, which has waited, claims the next
+            // turn before any writer that lost its first race since.
+            self.claim_turn(trip, id).await;
+            return Ok(Written::SeqMismatch);
+        }
         let parent = db.parent_path(SESSIONS, id)?;
         let mut writes = Writes::new(db);
         let mut message_count = known.message_count;
@@ -193,6 +204,7 @@ impl FirestoreStore {
                         version,
                         seq: commit.meta.seq,
                         message_count,
+                        turn: None,
                     },
                 );
                 self.bodies.committed(commit, known.version, version);
@@ -204,12 +216,49 @@ impl FirestoreStore {
                 self.versions.forget(id);
                 self.bodies.forget(id);
                 if is_conflict(&err) {
+                    // The next turn is claimed at once, so that a writer slower than the
+                    // others does not lose every race (see `turn`); the claim failing only
+                    // leaves the race as it was.
+                    self.claim_turn(trip, id).await;
                     Ok(Written::SeqMismatch)
                 } else {
                     Err(err)
                 }
             }
         }
+    }
+}
+
+impl FirestoreStore {
+    /// Claims the next turn on session `id`; a claim that fails leaves the race as it was.
+    async fn claim_turn(&self, trip: &mut Trip, id: &str) {
+        if let Err(err) = trip.step(self.turns.claim_next(&self.db, id)).await {
+            tracing::debug!(session = %id, error = %err, "cannot claim a turn");
+        }
+    }
+
+    /// Waits while another writer holds the turn on session `id`, last seen at `version`:
+    /// whether the document changed meanwhile (the holder committed, or a writer waiting
+    /// longer claimed the turn), or `false` once the turn's lease ran out with nothing changed.
+    async fn await_turn(
+        &self,
+        trip: &mut Trip,
+        id: &str,
+        version: Version,
+    ) -> FirestoreResult<bool> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < turn::LEASE {
+            tokio::time::sleep(turn::POLL).await;
+            let doc = trip
+                .step(self.db.fluent().select().by_id_in(SESSIONS).one(id))
+                .await?;
+            match doc {
+                Some(doc) if self.versioned(&doc)?.version == version => continue,
+                _ => return Ok(true),
+            }
+        }
+        tracing::debug!(session = %id, "a turn's lease ran out; committing without it");
+        Ok(false)
     }
 }
 
