@@ -4,6 +4,8 @@
 //! connections; `append` appends one-image messages over many sessions. Each prints a table and
 //! one line of JSON with throughput and latency percentiles.
 
+mod contend;
+mod delay;
 mod disk;
 mod fanout;
 mod identity;
@@ -185,6 +187,29 @@ enum Scenario {
         #[arg(long, default_value_t = 2_000)]
         iterations: u32,
     },
+    /// Writers on several instances appending to one session, each retrying a refused append
+    /// by its messageId until acknowledged: each instance's time from first try to
+    /// acknowledgement (`--connections` writers per instance).
+    Contend {
+        #[command(flatten)]
+        common: Common,
+        /// The other instances of the cluster, beside `--target`.
+        #[arg(long = "spread")]
+        spread: Vec<String>,
+    },
+    /// A TCP proxy adding a delay to every round trip through it (what the client sends
+    /// arrives that much later), to put one instance on a slow link to its store.
+    Delay {
+        /// Where to listen (host:port).
+        #[arg(long)]
+        listen: String,
+        /// Where to forward (host:port).
+        #[arg(long)]
+        to: String,
+        /// Milliseconds added to each round trip.
+        #[arg(long)]
+        delay_ms: u64,
+    },
     /// Append one-image messages, spread over sessions.
     Append {
         #[command(flatten)]
@@ -330,6 +355,12 @@ async fn main() -> anyhow::Result<()> {
             };
             soak::soak(common, minutes, live, server_pid).await
         }
+        Scenario::Contend { common, spread } => contend::contend(common, spread).await,
+        Scenario::Delay {
+            listen,
+            to,
+            delay_ms,
+        } => delay::delay(listen, to, Duration::from_millis(delay_ms)).await,
         Scenario::Idle {
             common,
             sockets,

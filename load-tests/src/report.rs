@@ -57,6 +57,19 @@ impl Recorder {
         self.elapsed = elapsed;
     }
 
+    /// The figures of a run: acknowledged calls, errors, and latency quantiles in ms.
+    pub fn figures(&self) -> Value {
+        let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
+        let ok = self.latency_us.len();
+        json!({
+            "ok": ok,
+            "per_second": ok as f64 / self.elapsed.as_secs_f64().max(1e-9),
+            "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99),
+            "max_ms": self.latency_us.max() as f64 / 1000.0,
+            "errors": self.errors,
+        })
+    }
+
     pub fn print(&self, scenario: &str, common: &Common, params: Value) {
         let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
         let ok = self.latency_us.len();
