@@ -26,8 +26,7 @@ use std::time::{Duration, Instant};
 use firestore::FirestoreDb;
 use firestore::errors::FirestoreError;
 use firestore::gcloud_sdk::google::firestore::v1::{
-    CommitRequest, DocumentTransform, Precondition, Value, Write, document_transform, precondition,
-    value, write,
+    DocumentTransform, Precondition, Value, Write, document_transform, precondition, value, write,
 };
 
 use super::docs::{SESSIONS, TURN};
@@ -133,18 +132,7 @@ impl Turns {
             }),
             ..Default::default()
         };
-        let request = CommitRequest {
-            database: db.get_database_path().clone(),
-            writes: vec![write],
-            ..Default::default()
-        };
-        let response = db
-            .client()
-            .get()
-            .commit(request)
-            .await
-            .map_err(FirestoreError::from)?
-            .into_inner();
+        let response = super::write::commit_writes(db, vec![write]).await?;
         let now = response
             .write_results
             .first()

@@ -321,20 +321,7 @@ impl<'a> Writes<'a> {
 
     /// Commits the writes; the new version of the last document written.
     async fn commit(self) -> FirestoreResult<Version> {
-        use firestore::gcloud_sdk::google::firestore::v1::CommitRequest;
-        let request = CommitRequest {
-            database: self.db.get_database_path().clone(),
-            writes: self.ops.writes().clone(),
-            ..Default::default()
-        };
-        let response = self
-            .db
-            .client()
-            .get()
-            .commit(request)
-            .await
-            .map_err(FirestoreError::from)?
-            .into_inner();
+        let response = commit_writes(self.db, self.ops.writes().clone()).await?;
         let version = response
             .write_results
             .last()
@@ -347,4 +334,23 @@ impl<'a> Writes<'a> {
             });
         Ok(version)
     }
+}
+
+/// One `Commit` call of `writes` outside any transaction: Firestore applies them all or none.
+pub(super) async fn commit_writes(
+    db: &FirestoreDb,
+    writes: Vec<firestore::gcloud_sdk::google::firestore::v1::Write>,
+) -> FirestoreResult<firestore::gcloud_sdk::google::firestore::v1::CommitResponse> {
+    let request = firestore::gcloud_sdk::google::firestore::v1::CommitRequest {
+        database: db.get_database_path().clone(),
+        writes,
+        ..Default::default()
+    };
+    Ok(db
+        .client()
+        .get()
+        .commit(request)
+        .await
+        .map_err(FirestoreError::from)?
+        .into_inner())
 }
