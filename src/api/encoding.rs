@@ -4,13 +4,7 @@
 
 use std::io::Write as _;
 
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse as _, Response};
-
-use super::error::ApiError;
-use crate::session::validation::InvalidInput;
 
 /// Answers smaller than this are not compressed.
 pub const MIN_COMPRESSED_BYTES: usize = 1024;
@@ -109,31 +103,6 @@ impl Encoding {
             }
         }
     }
-}
-
-/// A request body in a coding the server does not read is refused with the error envelope (400
-/// naming `Content-Encoding`) before anything reads it.
-pub async fn refuse_unknown_codings(request: Request, next: Next) -> Response {
-    let known = request
-        .headers()
-        .get_all(header::CONTENT_ENCODING)
-        .iter()
-        .flat_map(|value| value.to_str().unwrap_or("?").split(','))
-        .map(str::trim)
-        .all(|coding| {
-            coding.eq_ignore_ascii_case("identity")
-                || Encoding::ALL
-                    .iter()
-                    .any(|e| e.token().eq_ignore_ascii_case(coding))
-        });
-    if known {
-        return next.run(request).await;
-    }
-    ApiError::Invalid(InvalidInput::new(
-        "Content-Encoding",
-        "the request body's Content-Encoding must be gzip, br or zstd (or none)",
-    ))
-    .into_response()
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use serde_json::{Map, Value};
 
 use crate::api::error::ApiError;
@@ -20,6 +20,18 @@ impl FromRequest<AppState> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        // A coding the server reads was taken off on the way in; any other stays named.
+        let unread_coding = req
+            .headers()
+            .get_all(header::CONTENT_ENCODING)
+            .iter()
+            .any(|coding| !coding.as_bytes().eq_ignore_ascii_case(b"identity"));
+        if unread_coding {
+            return Err(ApiError::Invalid(InvalidInput::new(
+                "Content-Encoding",
+                "the request body's Content-Encoding must be gzip, br or zstd (or none)",
+            )));
+        }
         let max_bytes = state.sessions.limits().max_body_bytes;
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -18,6 +18,7 @@ mod updates;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::routing::{get, patch, post};
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
@@ -36,36 +37,41 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{name}", get(page::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route(BASE, post(sessions::create).get(sessions::list))
+        .route(BASE, post(with_body(sessions::create)).get(sessions::list))
         .route(
             &format!("{BASE}/"),
-            post(sessions::create).get(sessions::list),
+            post(with_body(sessions::create)).get(sessions::list),
         )
         .route(
             &format!("{BASE}/find-or-create"),
-            post(sessions::find_or_create),
+            post(with_body(sessions::find_or_create)),
         )
         .route(&format!("{BASE}/by-image-url"), get(sessions::by_image_url))
         .route(
             &format!("{BASE}/{{id}}"),
             get(sessions::get)
-                .patch(updates::update)
+                .patch(with_body(updates::update))
                 .delete(sessions::delete),
         )
-        .route(&format!("{BASE}/{{id}}/messages"), post(messages::append))
-        .route(&format!("{BASE}/{{id}}/signals"), post(messages::signal))
+        .route(
+            &format!("{BASE}/{{id}}/messages"),
+            post(with_body(messages::append)),
+        )
+        .route(
+            &format!("{BASE}/{{id}}/signals"),
+            post(with_body(messages::signal)),
+        )
         .route(&format!("{BASE}/live"), get(live::follow))
         .route(&format!("{BASE}/events"), get(events::list))
         .route(&format!("{BASE}/{{id}}/events"), get(events::session))
-        .route(&format!("{BASE}/{{id}}/complete"), patch(updates::complete))
+        .route(
+            &format!("{BASE}/{{id}}/complete"),
+            patch(with_body(updates::complete)),
+        )
         .route(&format!("{BASE}/{{id}}/live"), get(live::attach))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body))
-        // Request bodies in any coding the server answers in; the body limit applies to them
-        // decompressed, as the handlers read them.
-        .layer(RequestDecompressionLayer::new())
-        .layer(axum::middleware::from_fn(encoding::refuse_unknown_codings))
         // Answers compressed as the request prefers, but small ones and event streams (which
         // must not be buffered); held answers come compressed already.
         .layer(
@@ -88,6 +94,18 @@ pub fn router(state: AppState) -> Router {
     router
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
+}
+
+/// A handler that reads a request body, which may come in any coding the server answers in:
+/// the body limit applies to it decompressed, as the handler reads it. A coding the server
+/// does not read is left in place, for [`extract::JsonObject`] to refuse. (Only these handlers
+/// are wrapped: the layer costs every request it sees.)
+fn with_body<H, T>(handler: H) -> impl Handler<T, AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    handler.layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
 }
 
 /// The router of `--metrics-addr`: `/metrics` alone.

@@ -261,3 +261,91 @@ async fn an_answer_under_a_kibibyte_is_not_compressed() {
         .unwrap();
     assert!(created.headers().get("content-encoding").is_none());
 }
+
+#[tokio::test]
+async fn every_route_that_reads_a_body_reads_it_compressed() {
+    let app = spawn_app().await;
+    let sent = |method: reqwest::Method, path: String, body: Value, coding: &'static str| {
+        let app = &app;
+        async move {
+            let compressed = match coding {
+                "gzip" => gzip(body.to_string().as_bytes()),
+                "zstd" => zstd::bulk::compress(body.to_string().as_bytes(), 3).unwrap(),
+                _ => {
+                    let mut out = Vec::new();
+                    brotli::BrotliCompress(
+                        &mut body.to_string().as_bytes(),
+                        &mut out,
+                        &Default::default(),
+                    )
+                    .unwrap();
+                    out
+                }
+            };
+            app.send(
+                method.clone(),
+                &path,
+                app.client
+                    .request(method, format!("{}{path}", app.address))
+                    .bearer_auth(app.token("u"))
+                    .header("content-encoding", coding)
+                    .body(compressed),
+            )
+            .await
+        }
+    };
+    use reqwest::Method;
+    let created = sent(
+        Method::POST,
+        BASE.to_owned(),
+        json!({ "sessionId": "zipped", "model": "m" }),
+        "gzip",
+    )
+    .await;
+    let id = created.ok()["sessionDocId"].as_str().unwrap().to_owned();
+    let found = sent(
+        Method::POST,
+        format!("{BASE}/find-or-create"),
+        json!({ "sessionId": "zipped", "model": "m" }),
+        "br",
+    )
+    .await;
+    assert_eq!(found.ok()["sessionDocId"], id.as_str());
+    sent(
+        Method::POST,
+        format!("{BASE}/{id}/messages"),
+        json!({ "prompt": "p", "images": [image("https://img/zipped")] }),
+        "zstd",
+    )
+    .await
+    .ok();
+    sent(
+        Method::PATCH,
+        format!("{BASE}/{id}"),
+        json!({ "model": "flux-pro" }),
+        "gzip",
+    )
+    .await
+    .ok();
+    sent(
+        Method::POST,
+        format!("{BASE}/{id}/signals"),
+        json!({ "data": { "stage": "started" } }),
+        "br",
+    )
+    .await
+    .ok();
+    sent(
+        Method::PATCH,
+        format!("{BASE}/{id}/complete"),
+        json!({}),
+        "zstd",
+    )
+    .await
+    .ok();
+
+    let session = app.session("u", &id).await;
+    assert_eq!(session["model"], "flux-pro");
+    assert_eq!(session["status"], "completed");
+    assert_eq!(session["imageUrls"], json!(["https://img/zipped"]));
+}
