@@ -15,7 +15,10 @@ async fn sockets_beyond_the_per_user_limit_are_refused_with_429_and_the_others_k
     let id = app.create_session("u", "s").await;
     let mut tabs = Vec::new();
     for _ in 0..5 {
-        tabs.push(app.tab("u", &id).await);
+        let mut tab = app.tab("u", &id).await;
+        // Attached (on Firestore an attach reads the store first) before anything is written.
+        assert_eq!(tab.event().await["type"], "snapshot");
+        tabs.push(tab);
     }
     let url = live_url(&app.address, &id, None);
     let bearer = format!("Bearer {}", app.token("u"));
@@ -44,7 +47,6 @@ async fn sockets_beyond_the_per_user_limit_are_refused_with_429_and_the_others_k
     .await
     .ok();
     for tab in &mut tabs {
-        assert_eq!(tab.event().await["type"], "snapshot");
         assert_eq!(tab.event().await["type"], "message.added");
     }
     let other = app.create_session("v", "s").await;
