@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn migrate_firestore(args: &MigrateArgs) -> anyhow::Result<()> {
-    telemetry::init_logs(LogFormat::Text);
+    let _traces = telemetry::init_logs(LogFormat::Text);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let store = livechat_sessions::app::connect_firestore(&args.firestore).await?;
@@ -106,7 +106,8 @@ fn print_token(args: &TokenArgs) -> anyhow::Result<()> {
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    telemetry::init_logs(config.ops.log_format);
+    // Dropped after the runtime: the last spans are flushed on the way out.
+    let _traces = telemetry::init_logs(config.ops.log_format);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let server = Server::build(&config).await?;

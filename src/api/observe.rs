@@ -1,5 +1,6 @@
 //! Around every request: its id (`X-Request-Id`, accepted or generated, and echoed), the span
-//! its log lines are written in, and its count and duration in the metrics.
+//! its log lines are written in (continuing the caller's trace, when traces are exported), and
+//! its count and duration in the metrics.
 
 use std::collections::HashSet;
 use std::sync::{OnceLock, RwLock};
@@ -42,7 +43,13 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         method,
         route,
         uid = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
+    if crate::telemetry::traces::enabled() {
+        crate::telemetry::traces::continue_from_headers(&span, request.headers());
+        crate::telemetry::traces::record_ids(&span);
+    }
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();

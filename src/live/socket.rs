@@ -202,6 +202,7 @@ impl Socket {
             Ok(Command {
                 id,
                 kind: CommandKind::Auth { token },
+                ..
             }) => match self.link.ctx().auth.verify(&token).await {
                 Ok(identity) => {
                     out.own(reply::authenticated(id, &identity.uid, identity.expires_at))?;

@@ -326,6 +326,12 @@ impl<'s, 'w> Subscription<'s, 'w> {
     /// a refusal to send now.
     async fn run_command(&mut self, command: Command) -> Result<PendingReply, String> {
         let id = command.id;
+        // The work a command sends to the session (a write, a signal) joins the caller's trace.
+        let span = crate::traced_span!("command", kind = command.kind.label(), id);
+        if let Some(traceparent) = &command.traceparent {
+            crate::telemetry::traces::continue_from(&span, traceparent);
+        }
+        crate::telemetry::traces::record_ids(&span);
         match command.kind {
             CommandKind::Ping => Ok(PendingReply::ready(reply::pong(id))),
             CommandKind::Auth { token } => match self.link.ctx().auth.verify(&token).await {
@@ -371,18 +377,22 @@ impl<'s, 'w> Subscription<'s, 'w> {
                     self.link.id().to_owned(),
                     Arc::clone(self.link.connection()),
                 );
-                Ok(PendingReply::later(async move {
-                    match sessions.signal(&uid, &session, &from, data).await {
-                        Ok(seq) => reply::ok(id, serde_json::json!({ "seq": seq })),
-                        Err(err) => reply::error(Some(id), &ReplyError::from(&err)),
+                Ok(PendingReply::later(
+                    async move {
+                        match sessions.signal(&uid, &session, &from, data).await {
+                            Ok(seq) => reply::ok(id, serde_json::json!({ "seq": seq })),
+                            Err(err) => reply::error(Some(id), &ReplyError::from(&err)),
+                        }
                     }
-                }))
+                    .instrument(span),
+                ))
             }
             CommandKind::Write(op) => {
                 let ctx = self.link.ctx();
                 let pending = ctx
                     .sessions
                     .submit(&self.identity.uid, self.link.id(), op)
+                    .instrument(span)
                     .await
                     .map_err(|err| reply::error(Some(id), &ReplyError::from(&err)))?;
                 Ok(PendingReply::write(id, pending))

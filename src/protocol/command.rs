@@ -9,10 +9,16 @@ use super::reply::{self, ReplyError};
 use crate::session::rules::Op;
 use crate::session::validation::{InvalidInput, Limits};
 
+/// Longer than any `traceparent` of a known version (55 characters for version 00).
+const MAX_TRACEPARENT: usize = 128;
+
 /// A command as the client sent it: its id and what it asks.
 pub struct Command {
     pub id: i64,
     pub kind: CommandKind,
+    /// The caller's W3C trace context, continued by the command's work when traces are on (a
+    /// malformed one is ignored, as a header's would be).
+    pub traceparent: Option<String>,
 }
 
 pub enum CommandKind {
@@ -109,7 +115,16 @@ impl Command {
                 });
             }
         };
-        Ok(Command { id, kind })
+        let traceparent = obj
+            .get("traceparent")
+            .and_then(Value::as_str)
+            .filter(|traceparent| traceparent.len() <= MAX_TRACEPARENT)
+            .map(str::to_owned);
+        Ok(Command {
+            id,
+            kind,
+            traceparent,
+        })
     }
 }
 
@@ -174,5 +189,41 @@ impl Refusal {
 
     pub fn is_malformed(&self) -> bool {
         !matches!(self, Refusal::Invalid { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traceparent_of(frame: &str) -> Option<String> {
+        match Command::parse(frame, &Limits::default()) {
+            Ok(command) => command.traceparent,
+            Err(_) => panic!("{frame} is a command"),
+        }
+    }
+
+    #[test]
+    fn a_command_s_traceparent_is_kept_and_an_odd_one_ignored() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            traceparent_of(&format!(
+                r#"{{"id":1,"type":"ping","traceparent":"{traceparent}"}}"#
+            ))
+            .as_deref(),
+            Some(traceparent)
+        );
+        assert_eq!(traceparent_of(r#"{"id":1,"type":"ping"}"#), None);
+        assert_eq!(
+            traceparent_of(r#"{"id":1,"type":"ping","traceparent":42}"#),
+            None
+        );
+        let long = "0".repeat(MAX_TRACEPARENT + 1);
+        assert_eq!(
+            traceparent_of(&format!(
+                r#"{{"id":1,"type":"ping","traceparent":"{long}"}}"#
+            )),
+            None
+        );
     }
 }

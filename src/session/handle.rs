@@ -1,6 +1,7 @@
 //! The cheap, cloneable way to talk to a session's actor: it queues a command with a reply
 //! channel and waits for the answer.
 
+use crate::telemetry::traces::Origin;
 use std::time::Duration;
 
 use tokio::sync::mpsc::error::SendTimeoutError;
@@ -16,6 +17,8 @@ pub(super) enum Command {
         /// variant sets the cost of each live session.
         op: Box<Op>,
         reply: oneshot::Sender<Result<Outcome, SessionError>>,
+        /// Where the write was asked for, for its trace.
+        origin: Origin,
     },
     /// Attach a socket: a snapshot or the events after `since`, then every later push.
     Watch {
@@ -39,8 +42,9 @@ pub(super) enum Command {
         data: serde_json::Value,
         reply: oneshot::Sender<Result<u64, SessionError>>,
     },
-    /// From the fan-out: what another instance said about the session.
-    Notice(crate::fanout::Notice),
+    /// From the fan-out: what another instance said about the session (and the span of its
+    /// delivery here, for the trace of the write it tells of).
+    Notice(crate::fanout::Notice, Origin),
 }
 
 impl Command {
@@ -53,7 +57,7 @@ impl Command {
             Command::Delete { reply, .. } => drop(reply.send(Err(err))),
             Command::Read { reply, .. } => drop(reply.send(Err(err))),
             Command::Signal { reply, .. } => drop(reply.send(Err(err))),
-            Command::Notice(_) => {}
+            Command::Notice(..) => {}
         }
     }
 }
@@ -97,8 +101,17 @@ impl SessionHandle {
     ) -> Result<Pending<Outcome>, SendError> {
         let uid = uid.to_owned();
         let op = Box::new(op);
-        self.enqueue(|reply| Command::Write { uid, op, reply }, wait)
-            .await
+        let origin = Origin::current();
+        self.enqueue(
+            |reply| Command::Write {
+                uid,
+                op,
+                reply,
+                origin,
+            },
+            wait,
+        )
+        .await
     }
 
     pub(super) async fn watch(

@@ -129,7 +129,10 @@ impl Sessions {
                     if let Some(handle) = actors.live(id) {
                         // A full mailbox drops the notice: the actor catches up at the next one,
                         // or at its next resync.
-                        let _ = handle.commands.try_send(handle::Command::Notice(notice));
+                        let origin = crate::telemetry::traces::Origin::current();
+                        let _ = handle
+                            .commands
+                            .try_send(handle::Command::Notice(notice, origin));
                     }
                 }
             },

@@ -24,6 +24,7 @@ mod lists;
 mod proxy;
 mod readiness;
 mod resume;
+mod traces;
 
 use std::path::PathBuf;
 

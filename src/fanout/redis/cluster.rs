@@ -16,8 +16,9 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
 use redis::{PushInfo, PushKind};
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 
-use super::{Backoff, Receiver, Subscription, apply};
+use super::{Backoff, Queued, Receiver, Subscription, apply};
 
 /// What the cluster's nodes push to this instance: messages, subscription confirmations and
 /// lost connections.
@@ -79,7 +80,7 @@ pub(super) fn client(nodes: Vec<String>) -> redis::RedisResult<(ClusterClient, P
 pub(super) async fn run(
     client: ClusterClient,
     mut pushes: Pushes,
-    queue: mpsc::Receiver<(String, String)>,
+    queue: mpsc::Receiver<Queued>,
     mut requests: mpsc::UnboundedReceiver<Subscription>,
     receiver: Receiver,
 ) {
@@ -175,12 +176,13 @@ async fn resubscribe(connection: &mut ClusterConnection, watched: &HashSet<Strin
 
 /// Publishes each queued notice on its channel's shard; a notice that cannot be published is
 /// dropped (its receivers fill the gap from the store).
-async fn publish(mut connection: ClusterConnection, mut queue: mpsc::Receiver<(String, String)>) {
-    while let Some((channel, payload)) = queue.recv().await {
+async fn publish(mut connection: ClusterConnection, mut queue: mpsc::Receiver<Queued>) {
+    while let Some((channel, payload, span)) = queue.recv().await {
         let sent: redis::RedisResult<()> = redis::cmd("SPUBLISH")
             .arg(&channel)
             .arg(&payload)
             .query_async(&mut connection)
+            .instrument(span)
             .await;
         if let Err(err) = sent {
             tracing::debug!(%err, "redis cluster publish failed");

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::{Deliver, Fanout, Notice, Topic};
+use crate::telemetry::traces;
 
 const SESSION_PREFIX: &str = "livechat:session:";
 const USER_PREFIX: &str = "livechat:user:";
@@ -48,7 +49,15 @@ const PUBLISH_QUEUE: usize = 10_000;
 struct Envelope {
     origin: String,
     notice: Notice,
+    /// The W3C trace context of the publish, when the sender exports traces: the receiver's
+    /// delivery joins the same trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
 }
+
+/// A notice waiting to be published: its channel, its message, and the span of its publish
+/// (disabled unless traces are on and the notice comes from traced work).
+type Queued = (String, String, tracing::Span);
 
 enum Backend {
     Single(redis::Client),
@@ -69,6 +78,15 @@ impl Receiver {
         match serde_json::from_str::<Envelope>(payload) {
             Ok(envelope) if envelope.origin != self.instance => {
                 if let Some(deliver) = self.deliver.get() {
+                    let span = match &envelope.traceparent {
+                        Some(traceparent) if traces::enabled() => {
+                            let span = tracing::info_span!("deliver", channel);
+                            traces::continue_from(&span, traceparent);
+                            span
+                        }
+                        _ => tracing::Span::none(),
+                    };
+                    let _entered = span.enter();
                     deliver(topic, envelope.notice);
                 }
             }
@@ -96,7 +114,7 @@ enum Subscription {
 
 pub struct RedisFanout {
     instance: String,
-    publishes: mpsc::Sender<(String, String)>,
+    publishes: mpsc::Sender<Queued>,
     subscriptions: mpsc::UnboundedSender<Subscription>,
     deliver: Arc<OnceLock<Deliver>>,
     /// Whether the subscription is up (and so this instance hears the others).
@@ -169,14 +187,22 @@ impl Fanout for RedisFanout {
     }
 
     fn publish(&self, topic: Topic<'_>, notice: &Notice) {
+        let channel = channel(topic);
+        // Traced when the work publishing is (a commit, a signal): not the timers' presence.
+        let span = if traces::enabled() && !tracing::Span::current().is_none() {
+            tracing::info_span!("redis.publish", channel = %channel)
+        } else {
+            tracing::Span::none()
+        };
         let envelope = Envelope {
             origin: self.instance.clone(),
             notice: notice.clone(),
+            traceparent: traces::traceparent(&span),
         };
         let Ok(payload) = serde_json::to_string(&envelope) else {
             return;
         };
-        if self.publishes.try_send((channel(topic), payload)).is_err() {
+        if self.publishes.try_send((channel, payload, span)).is_err() {
             tracing::debug!(?topic, "publish queue full; receivers will fill the gap");
         }
     }

@@ -7,12 +7,14 @@ use futures::StreamExt as _;
 use redis::AsyncCommands as _;
 use tokio::sync::mpsc;
 
-use super::{Backoff, Receiver, Subscription, apply};
+use tracing::Instrument as _;
 
-pub(super) async fn publish(client: redis::Client, mut queue: mpsc::Receiver<(String, String)>) {
+use super::{Backoff, Queued, Receiver, Subscription, apply};
+
+pub(super) async fn publish(client: redis::Client, mut queue: mpsc::Receiver<Queued>) {
     let mut backoff = Backoff::new();
     let mut connection = None;
-    while let Some((channel, payload)) = queue.recv().await {
+    while let Some((channel, payload, span)) = queue.recv().await {
         if connection.is_none() {
             match client.get_multiplexed_async_connection().await {
                 Ok(made) => connection = Some(made),
@@ -24,7 +26,8 @@ pub(super) async fn publish(client: redis::Client, mut queue: mpsc::Receiver<(St
             }
         }
         if let Some(conn) = connection.as_mut() {
-            let sent: redis::RedisResult<()> = conn.publish(&channel, &payload).await;
+            let sent: redis::RedisResult<()> =
+                conn.publish(&channel, &payload).instrument(span).await;
             match sent {
                 Ok(()) => backoff = Backoff::new(),
                 Err(err) => {

@@ -3,6 +3,7 @@
 //! and answered once durable.
 
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::{COMMIT_PATIENCE, MAX_COMMIT_ATTEMPTS, PendingWrite, SessionActor, SessionState, Stop};
 use crate::domain::commit::{Commit, WriteSize};
@@ -10,6 +11,7 @@ use crate::domain::time::Timestamp;
 use crate::session::SessionError;
 use crate::session::rules::Outcome;
 use crate::store::StoreError;
+use crate::telemetry::traces;
 
 impl SessionActor {
     /// Commits the group's writes, cut into as many commits as the store says it needs.
@@ -24,14 +26,38 @@ impl SessionActor {
             let rest = writes.split_off(run.min(writes.len()));
             let group = std::mem::replace(&mut writes, rest);
             if !group.is_empty() {
-                state = self.commit_group(state, group).await?;
+                state = self.traced_commit(state, group).await?;
             }
         }
         // What a store's cut left out still goes, as one more commit.
         if !writes.is_empty() {
-            state = self.commit_group(state, writes).await?;
+            state = self.traced_commit(state, writes).await?;
         }
         Ok(state)
+    }
+
+    /// One commit, in a span of its own when traces are on: a child of the first traced write
+    /// it carries, linked to each of them.
+    async fn traced_commit(
+        &mut self,
+        state: SessionState,
+        writes: Vec<PendingWrite>,
+    ) -> Result<SessionState, Stop> {
+        let mut traced = writes.iter().filter_map(|write| write.origin.span());
+        let Some(first) = traced.next() else {
+            return self.commit_group(state, writes).await;
+        };
+        let span = tracing::info_span!(
+            parent: first,
+            "commit",
+            session = %self.id,
+            writes = writes.len()
+        );
+        traces::link(&span, first);
+        for other in traced {
+            traces::link(&span, other);
+        }
+        self.commit_group(state, writes).instrument(span).await
     }
 
     async fn commit_group(

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -71,6 +72,7 @@ struct PendingSignal {
 struct PendingWrite {
     op: Op,
     reply: oneshot::Sender<Result<Outcome, SessionError>>,
+    origin: crate::telemetry::traces::Origin,
 }
 
 /// Why an actor stops, and what the commands still queued are told.
@@ -179,9 +181,18 @@ impl SessionActor {
         let mut notices = Vec::new();
         for command in group {
             match command {
-                Command::Notice(notice) => notices.push(notice),
-                Command::Write { uid, op, reply } if uid == owner && deletions.is_empty() => {
-                    writes.push(PendingWrite { op: *op, reply });
+                Command::Notice(notice, origin) => notices.push((notice, origin)),
+                Command::Write {
+                    uid,
+                    op,
+                    reply,
+                    origin,
+                } if uid == owner && deletions.is_empty() => {
+                    writes.push(PendingWrite {
+                        op: *op,
+                        reply,
+                        origin,
+                    });
                 }
                 Command::Watch { uid, since, reply } if uid == owner && deletions.is_empty() => {
                     watches.push(PendingWatch { since, reply });
@@ -205,8 +216,14 @@ impl SessionActor {
         }
 
         // Other instances' changes come first: they committed before ours can.
-        for notice in notices {
-            state = self.take_notice(state, notice).await?;
+        for (notice, origin) in notices {
+            state = match origin.span() {
+                Some(span) => {
+                    let span = span.clone();
+                    self.take_notice(state, notice).instrument(span).await?
+                }
+                None => self.take_notice(state, notice).await?,
+            };
         }
         if !writes.is_empty() {
             state = self.commit_writes(state, writes).await?;

@@ -85,7 +85,12 @@ impl FirestoreStore {
         what: &str,
         call: impl std::future::Future<Output = FirestoreResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.deadline, call).await {
+        use tracing::Instrument as _;
+        let span = crate::traced_span!("store", store = "firestore", operation = what);
+        match tokio::time::timeout(self.deadline, call)
+            .instrument(span)
+            .await
+        {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(StoreError::Unavailable(format!("firestore {what}: {err}"))),
             Err(_) => Err(StoreError::Unavailable(format!(

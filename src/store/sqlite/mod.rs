@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use tracing::Instrument as _;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
@@ -197,23 +198,28 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         crate::telemetry::metrics::store_operation("sqlite", op, 1);
-        let pool = Arc::clone(&self.readers);
-        let permit = pool
-            .permits
-            .acquire()
+        let span = crate::traced_span!("store", store = "sqlite", operation = op);
+        async {
+            let pool = Arc::clone(&self.readers);
+            let permit = pool
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| StoreError::Unavailable("the read pool is closed".into()))?;
+            let pool_in_task = Arc::clone(&pool);
+            let result = tokio::task::spawn_blocking(move || {
+                let conn = pool_in_task.take();
+                let result = f(&conn);
+                pool_in_task.give_back(conn);
+                result
+            })
             .await
-            .map_err(|_| StoreError::Unavailable("the read pool is closed".into()))?;
-        let pool_in_task = Arc::clone(&pool);
-        let result = tokio::task::spawn_blocking(move || {
-            let conn = pool_in_task.take();
-            let result = f(&conn);
-            pool_in_task.give_back(conn);
+            .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?;
+            drop(permit);
             result
-        })
+        }
+        .instrument(span)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?;
-        drop(permit);
-        result
     }
 }
 
@@ -305,6 +311,7 @@ impl SessionStore for SqliteStore {
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         crate::telemetry::metrics::store_operation("sqlite", "commit", 1);
+        let span = crate::traced_span!("store", store = "sqlite", operation = "commit");
         let (reply, answer) = oneshot::channel();
         let job = CommitJob {
             commit: Arc::new(commit.clone()),
@@ -312,7 +319,7 @@ impl SessionStore for SqliteStore {
         };
         let stopped = || StoreError::Unavailable("the journal thread has stopped".into());
         self.commits.send(job).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        answer.instrument(span).await.map_err(|_| stopped())?
     }
 
     async fn events_since(

@@ -97,6 +97,13 @@ export type ClientFrame =
   | SignalCommand
   | PingCommand;
 /**
+ * Optional on any command: the caller's W3C trace context (https://www.w3.org/TR/trace-context/#traceparent-header). When the server exports traces, the work a write or a signal does continues that trace; a malformed value is ignored.
+ *
+ * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
+ * via the `definition` "Traceparent".
+ */
+export type Traceparent = string;
+/**
  * A timestamp sent by a client: any RFC 3339 timestamp (null or absent: the server's choice, usually now).
  *
  * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
@@ -492,6 +499,7 @@ export interface SessionRemoved {
  */
 export interface AuthCommand {
   id: CommandId;
+  traceparent?: Traceparent;
   type: "auth";
   /**
    * A JWT, without the Bearer prefix.
@@ -506,6 +514,7 @@ export interface AuthCommand {
  */
 export interface MessageAddCommand {
   id: CommandId;
+  traceparent?: Traceparent;
   type: "message.add";
   /**
    * May be empty; not null.
@@ -550,6 +559,7 @@ export interface NewImage {
  */
 export interface ImageAddCommand {
   id: CommandId;
+  traceparent?: Traceparent;
   type: "image.add";
   /**
    * The id of a message already in the session.
@@ -565,6 +575,7 @@ export interface ImageAddCommand {
  */
 export interface SessionCompleteCommand {
   id: CommandId;
+  traceparent?: Traceparent;
   type: "session.complete";
   completedAt?: InputTimestamp;
 }
@@ -576,6 +587,7 @@ export interface SessionCompleteCommand {
  */
 export interface SessionUpdateCommand {
   id: CommandId;
+  traceparent?: Traceparent;
   type: "session.update";
   changes: SessionUpdate;
 }
@@ -603,6 +615,7 @@ export interface SessionUpdate {
  */
 export interface SignalCommand {
   id: CommandId;
+  traceparent?: Traceparent;
   type: "signal";
   data: unknown;
 }
@@ -614,5 +627,6 @@ export interface SignalCommand {
  */
 export interface PingCommand {
   id: CommandId;
+  traceparent?: Traceparent;
   type: "ping";
 }
