@@ -79,12 +79,12 @@ impl Receiver {
             Ok(envelope) if envelope.origin != self.instance => {
                 if let Some(deliver) = self.deliver.get() {
                     let span = match &envelope.traceparent {
-                        Some(traceparent) if traces::enabled() => {
-                            let span = tracing::info_span!("deliver", channel);
+                        Some(traceparent) => {
+                            let span = crate::traced_span!("deliver", channel);
                             traces::continue_from(&span, traceparent);
                             span
                         }
-                        _ => tracing::Span::none(),
+                        None => tracing::Span::none(),
                     };
                     let _entered = span.enter();
                     deliver(topic, envelope.notice);

@@ -43,8 +43,8 @@ impl SessionActor {
         state: SessionState,
         writes: Vec<PendingWrite>,
     ) -> Result<SessionState, Stop> {
-        let mut traced = writes.iter().filter_map(|write| write.origin.span());
-        let Some(first) = traced.next() else {
+        let traced = || writes.iter().filter_map(|write| write.origin.span());
+        let Some(first) = traced().next() else {
             return self.commit_group(state, writes).await;
         };
         let span = tracing::info_span!(
@@ -53,9 +53,8 @@ impl SessionActor {
             session = %self.id,
             writes = writes.len()
         );
-        traces::link(&span, first);
-        for other in traced {
-            traces::link(&span, other);
+        for write in traced() {
+            traces::link(&span, write);
         }
         self.commit_group(state, writes).instrument(span).await
     }

@@ -217,13 +217,8 @@ impl SessionActor {
 
         // Other instances' changes come first: they committed before ours can.
         for (notice, origin) in notices {
-            state = match origin.span() {
-                Some(span) => {
-                    let span = span.clone();
-                    self.take_notice(state, notice).instrument(span).await?
-                }
-                None => self.take_notice(state, notice).await?,
-            };
+            let delivery = origin.span().cloned().unwrap_or_else(tracing::Span::none);
+            state = self.take_notice(state, notice).instrument(delivery).await?;
         }
         if !writes.is_empty() {
             state = self.commit_writes(state, writes).await?;
