@@ -51,6 +51,7 @@ pub async fn soak(
                 sessions: 20,
                 images: 20,
                 per_message: 1,
+                images_as: crate::ImagesAs::Url,
             },
         )
         .await?,
