@@ -42,14 +42,9 @@ pub struct ListArgs {
 struct Counts {
     /// `sessions` frames: one per attach (reconnects included).
     sessions: u64,
-    /// Changes received, alone or in a `sessions.changed` frame.
     changed: u64,
     removed: u64,
-    /// `sessions.changed` frames.
-    batches: u64,
     other: u64,
-    /// Frames of any kind.
-    frames: u64,
     bytes: u64,
     /// Close codes the server sent (1006: the connection ended without one).
     closes: BTreeMap<u16, u64>,
@@ -63,9 +58,7 @@ impl Counts {
         self.sessions += other.sessions;
         self.changed += other.changed;
         self.removed += other.removed;
-        self.batches += other.batches;
         self.other += other.other;
-        self.frames += other.frames;
         self.bytes += other.bytes;
         for (code, n) in &other.closes {
             *self.closes.entry(*code).or_default() += n;
@@ -77,7 +70,6 @@ impl Counts {
     /// Counts a frame by its `type`, read from the text without parsing it.
     fn count(&mut self, text: &str) {
         self.bytes += text.len() as u64;
-        self.frames += 1;
         let kind = text
             .find(r#""type":""#)
             .map(|at| &text[at + 8..])
@@ -86,11 +78,6 @@ impl Counts {
             Some("session.changed") => self.changed += 1,
             Some("sessions") => self.sessions += 1,
             Some("session.removed") => self.removed += 1,
-            Some("sessions.changed") => {
-                self.batches += 1;
-                self.changed += text.matches(r#""type":"session.changed""#).count() as u64;
-                self.removed += text.matches(r#""type":"session.removed""#).count() as u64;
-            }
             _ => self.other += 1,
         }
     }
@@ -231,18 +218,15 @@ impl ListSockets {
             .iter()
             .map(|(code, n)| (code.to_string(), json!(n)))
             .collect();
-        let frames = total.frames;
+        let frames = total.sessions + total.changed + total.removed + total.other;
         println!(
-            "  list sockets: {}; frames received {frames} ({:.0}/s: sessions {}, sessions.changed {}, other {}); changes {} ({:.0}/s: session.changed {}, session.removed {}); {:.1} MB; closed {}; reconnects {} ({} failed){}",
+            "  list sockets: {}; frames received {frames} ({:.0}/s: sessions {}, session.changed {}, session.removed {}, other {}); {:.1} MB; closed {}; reconnects {} ({} failed){}",
             self.sockets,
             frames as f64 / seconds,
             total.sessions,
-            total.batches,
-            total.other,
-            total.changed + total.removed,
-            (total.changed + total.removed) as f64 / seconds,
             total.changed,
             total.removed,
+            total.other,
             total.bytes as f64 / 1e6,
             total.closes.values().sum::<u64>(),
             total.reconnects,
@@ -254,7 +238,6 @@ impl ListSockets {
         Ok(json!({
             "sockets": self.sockets, "frames": frames, "frames_per_second": frames as f64 / seconds,
             "sessions": total.sessions, "changed": total.changed, "removed": total.removed,
-            "batches": total.batches,
             "other": total.other, "bytes": total.bytes, "closes": closes,
             "reconnects": total.reconnects, "failed_reconnects": total.failed_reconnects,
             "server_catch_ups": catch_ups,

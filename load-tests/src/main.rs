@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use livechat_sessions::auth::TokenIssuer;
-use livechat_sessions::domain::time::Timestamp;
 use rand::Rng as _;
 use serde_json::{Value, json};
 
@@ -72,9 +71,6 @@ enum Scenario {
         /// Images per seeded message (each message carries this many, the last one the rest).
         #[arg(long, default_value_t = 1)]
         images_per_message: usize,
-        /// What each seeded image carries.
-        #[arg(long, value_enum, default_value_t = ImagesAs::Url)]
-        images_as: ImagesAs,
         #[arg(long, value_enum, default_value_t = RestoreBy::ImageUrl)]
         by: RestoreBy,
         /// Send each session's `ETag` back in `If-None-Match`, as a client re-opening a
@@ -230,18 +226,6 @@ enum Scenario {
     },
 }
 
-/// The fields of each seeded image.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ImagesAs {
-    /// Only its `url`: the server gives it an id (20 random characters).
-    Url,
-    /// As the seed's web client sends it: `id` (`img-<n>`, as in the seed's example),
-    /// `url`, `storagePath`, `originalUrl` and `firebaseUrl`, with the message's `timestamp`.
-    Seed,
-    /// The same, with ids of 20 random characters.
-    SeedRandomIds,
-}
-
 #[derive(Clone, Copy, ValueEnum)]
 enum RestoreBy {
     ImageUrl,
@@ -315,37 +299,9 @@ impl Client {
             .context("no sessionDocId")
     }
 
-    /// Appends a message of these images, each carrying what `images_as` says.
-    async fn append(
-        &self,
-        id: &str,
-        urls: &[String],
-        images_as: ImagesAs,
-    ) -> anyhow::Result<Value> {
-        let image = |url: &String| -> Value {
-            let id = match images_as {
-                ImagesAs::Url => return json!({ "url": url }),
-                ImagesAs::Seed => {
-                    let n = url.rsplit('/').next().unwrap_or("").trim_end_matches(".png");
-                    format!("img-{n}")
-                }
-                ImagesAs::SeedRandomIds => rand::rng()
-                    .sample_iter(rand::distr::Alphanumeric)
-                    .take(20)
-                    .map(char::from)
-                    .collect(),
-            };
-            let path = url.trim_start_matches("https://img.example/");
-            json!({
-                "id": id, "url": url, "storagePath": format!("users/load/{path}"),
-                "originalUrl": url, "firebaseUrl": format!("https://firebasestorage.example/{path}"),
-            })
-        };
-        let images: Vec<Value> = urls.iter().map(image).collect();
-        let mut body = json!({ "prompt": "make the sky a little bluer", "images": images });
-        if !matches!(images_as, ImagesAs::Url) {
-            body["timestamp"] = json!(Timestamp::now().to_rfc3339());
-        }
+    async fn append(&self, id: &str, urls: &[String]) -> anyhow::Result<Value> {
+        let images: Vec<Value> = urls.iter().map(|url| json!({ "url": url })).collect();
+        let body = json!({ "prompt": "make the sky a little bluer", "images": images });
         self.send(
             self.http
                 .post(format!("{}/{id}/messages", self.base))
@@ -363,7 +319,6 @@ async fn main() -> anyhow::Result<()> {
             sessions,
             images,
             images_per_message,
-            images_as,
             by,
             revalidate,
             accept_encoding,
@@ -372,7 +327,6 @@ async fn main() -> anyhow::Result<()> {
                 sessions,
                 images,
                 per_message: images_per_message,
-                images_as,
             };
             restore(common, seeding, by, revalidate, accept_encoding).await
         }
@@ -458,7 +412,6 @@ struct Seeding {
     sessions: usize,
     images: usize,
     per_message: usize,
-    images_as: ImagesAs,
 }
 
 /// Creates the sessions; returns each id and last URL.
@@ -467,7 +420,6 @@ async fn seed(client: &Client, seeding: Seeding) -> anyhow::Result<Vec<(String, 
         sessions,
         images,
         per_message,
-        images_as,
     } = seeding;
     let run = run_id();
     eprintln!("seeding {sessions} sessions of {images} images, {per_message} per message…");
@@ -478,7 +430,7 @@ async fn seed(client: &Client, seeding: Seeding) -> anyhow::Result<Vec<(String, 
             .map(|i| format!("https://img.example/{run}/{s}/{i}.png"))
             .collect();
         for message in urls.chunks(per_message.max(1)) {
-            client.append(&id, message, images_as).await?;
+            client.append(&id, message).await?;
         }
         targets.push((id, urls.last().cloned().unwrap_or_default()));
     }
@@ -579,7 +531,6 @@ async fn restore(
         &common,
         json!({ "sessions": seeding.sessions, "images": seeding.images,
             "images_per_message": seeding.per_message, "not_modified": not_modified,
-            "images_as": format!("{:?}", seeding.images_as),
             "accept_encoding": accept_encoding, "body_bytes": body_bytes }),
     );
     Ok(())

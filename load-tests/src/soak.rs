@@ -51,7 +51,6 @@ pub async fn soak(
                 sessions: 20,
                 images: 20,
                 per_message: 1,
-                images_as: crate::ImagesAs::Url,
             },
         )
         .await?,
