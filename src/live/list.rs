@@ -35,23 +35,6 @@ pub(super) enum Owed {
     Shared(Arc<str>),
 }
 
-impl Owed {
-    fn text(&self) -> &str {
-        match self {
-            Owed::Own(text) => text,
-            Owed::Shared(text) => text,
-        }
-    }
-
-    /// What is owed, as one frame: several changes go out together in a `sessions.changed`.
-    fn together(mut owed: Vec<Owed>) -> Option<Owed> {
-        match owed.len() {
-            0 | 1 => owed.pop(),
-            _ => Some(Owed::Own(push::sessions_changed(owed.iter().map(Owed::text)))),
-        }
-    }
-}
-
 impl ListView {
     pub(super) fn new(status: Option<Status>) -> Self {
         Self {
@@ -105,31 +88,11 @@ impl ListView {
         }
     }
 
-    /// What a push of the user's feed owes the client, as one frame. A batch whose every change
-    /// is owed is the frame it encodes once for all the user's sockets.
-    pub(super) fn on_push(&mut self, push: &Push) -> Option<Owed> {
+    /// What a push of the user's feed owes the client.
+    pub(super) fn on_push(&mut self, push: &Push) -> Vec<Owed> {
         let mut owed = Vec::new();
         self.take(push, &mut owed);
-        if let PushKind::Batch(pushes) = &push.kind
-            && pushes.len() > 1
-            && owed.len() == pushes.len()
-            && owed.iter().all(|owed| matches!(owed, Owed::Shared(_)))
-        {
-            return Some(Owed::Shared(push.encoded(push::push)));
-        }
-        Owed::together(owed)
-    }
-
-    /// What a page of the list read from the store at `read_at` owes the client, as one frame.
-    pub(super) fn on_page(
-        &mut self,
-        summaries: &[Arc<Summary>],
-        complete: bool,
-        read_at: Instant,
-    ) -> Option<Owed> {
-        let mut owed = Vec::new();
-        self.reconcile(summaries, complete, read_at, &mut owed);
-        Owed::together(owed)
+        owed
     }
 
     fn take(&mut self, push: &Push, owed: &mut Vec<Owed>) {
@@ -171,7 +134,7 @@ impl ListView {
     /// Compares a page of the list, read from the store at `read_at`, with what was shown: the
     /// sessions it holds newer than shown are sent, and a session shown before the read that
     /// would be on the page but is not has left the list.
-    fn reconcile(
+    pub(super) fn reconcile(
         &mut self,
         summaries: &[Arc<Summary>],
         complete: bool,

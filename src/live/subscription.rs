@@ -197,7 +197,7 @@ impl<'s, 'w> Subscription<'s, 'w> {
     fn on_push(&mut self, push: &Push) -> Result<(), End> {
         if let Some(list) = &mut self.list {
             let owed = list.on_push(push);
-            return self.out_owed(owed);
+            return self.out_all(owed);
         }
         if let PushKind::Signal(signal) = &push.kind
             && signal.from == *self.link.connection()
@@ -253,12 +253,14 @@ impl<'s, 'w> Subscription<'s, 'w> {
     }
 
     /// Sends what a list socket owes.
-    fn out_owed(&self, owed: Option<Owed>) -> Result<(), End> {
-        match owed {
-            Some(Owed::Own(frame)) => self.out.own(frame),
-            Some(Owed::Shared(frame)) => self.out.shared(frame),
-            None => Ok(()),
+    fn out_all(&self, owed: Vec<Owed>) -> Result<(), End> {
+        for frame in owed {
+            match frame {
+                Owed::Own(frame) => self.out.own(frame)?,
+                Owed::Shared(frame) => self.out.shared(frame)?,
+            }
         }
+        Ok(())
     }
 
     /// A list socket fell behind its feed: its page is read again and compared with what it
@@ -276,10 +278,11 @@ impl<'s, 'w> Subscription<'s, 'w> {
                     .iter()
                     .map(|session| std::sync::Arc::new(session.summary()))
                     .collect();
-                let owed = self.list.as_mut().and_then(|list| {
-                    list.on_page(&summaries, page.next.is_none(), read_at)
-                });
-                self.out_owed(owed)
+                let mut owed = Vec::new();
+                if let Some(list) = &mut self.list {
+                    list.reconcile(&summaries, page.next.is_none(), read_at, &mut owed);
+                }
+                self.out_all(owed)
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read a user's list again");

@@ -1,8 +1,6 @@
 //! Push frames: what the server sends a socket without being asked (`protocol/README.md`,
 //! "Pushes"). Sequenced events carry their `seq`; presence does not.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 
 use super::view::{ChangesView, ImageView, MessageView, SessionView, SummaryView};
@@ -60,28 +58,10 @@ pub fn push(kind: &PushKind) -> String {
         })),
         PushKind::Listed(summary) => session_changed(summary),
         PushKind::Unlisted { id, seq } => session_removed(id, *seq),
-        PushKind::Batch(pushes) => {
-            let frames: Vec<Arc<str>> = pushes.iter().map(|inner| inner.encoded(push)).collect();
-            sessions_changed(frames.iter().map(|frame| &**frame))
-        }
-        // Never sent as it is: a list socket compares the page with what it showed.
-        PushKind::Relisted(_) => String::new(),
+        // Never sent as they are: a list socket compares the page with what it showed, and
+        // sends a batch's pushes one by one.
+        PushKind::Relisted(_) | PushKind::Batch(_) => String::new(),
     }
-}
-
-/// Several changes of the user's list in one frame: each of `frames` is a `session.changed` or a
-/// `session.removed` frame, about sessions that differ.
-pub fn sessions_changed<'f>(frames: impl IntoIterator<Item = &'f str>) -> String {
-    const HEAD: &str = r#"{"type":"sessions.changed","changes":["#;
-    let mut text = String::from(HEAD);
-    for frame in frames {
-        if text.len() > HEAD.len() {
-            text.push(',');
-        }
-        text.push_str(frame);
-    }
-    text.push_str("]}");
-    text
 }
 
 /// The first page of the user's list, sent when a list socket attaches.

@@ -472,39 +472,3 @@ async fn a_list_socket_dropped_and_reattached_ten_times_while_twenty_sessions_ar
     assert_eq!(expected.len(), 20);
     assert!(expected.values().all(|s| s["seq"] == 15));
 }
-
-#[tokio::test]
-async fn changes_of_several_sessions_within_the_list_interval_arrive_as_one_frame() {
-    let app = spawn_app_with(|config| config.live.ws_list_ms = 3_000).await;
-    let mut ids = Vec::new();
-    for n in 0..4 {
-        ids.push(app.create_session("u", &format!("many-{n}")).await);
-    }
-    let mut list = app.list_tab("u", "").await;
-    assert_eq!(list.event().await["type"], "sessions");
-    // The first change goes out at once; those within the interval after it wait for its end.
-    for (n, id) in ids.iter().enumerate() {
-        let body = json!({ "prompt": "p", "images": [image(&format!("https://img/many/{n}"))] });
-        app.append("u", id, body).await.ok();
-    }
-    let mut got = BTreeMap::new();
-    while got.len() < ids.len() {
-        let frame = next_of(&mut list, &["session.changed"]).await;
-        got.insert(frame["id"].as_str().unwrap().to_owned(), frame["session"].clone());
-    }
-    assert_eq!(
-        list.batches,
-        vec![3],
-        "one frame for the first change, one for the three after it"
-    );
-    let stored: BTreeMap<String, Value> = app
-        .get(&format!("{BASE}?view=summary"), "u")
-        .await
-        .ok()["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["id"].as_str().unwrap().to_owned(), s.clone()))
-        .collect();
-    assert_eq!(got, stored, "each change carries the session's summary as stored");
-}

@@ -19,12 +19,8 @@ pub struct LiveClient {
     next_id: i64,
     /// Frames read while looking for something else, in arrival order.
     buffered: VecDeque<Value>,
-    /// The changes of a `sessions.changed` frame not yet taken, in order.
-    unfolded: VecDeque<Value>,
-    /// Every frame received, in order, a `sessions.changed` as the changes it carries.
+    /// Every frame received, in order.
     pub log: Vec<Value>,
-    /// How many `sessions.changed` frames arrived, and the changes they carried.
-    pub batches: Vec<usize>,
 }
 
 /// How long a test waits for any one frame.
@@ -146,9 +142,7 @@ impl LiveClient {
             ws,
             next_id: 1,
             buffered: VecDeque::new(),
-            unfolded: VecDeque::new(),
             log: Vec::new(),
-            batches: Vec::new(),
         }
     }
 
@@ -177,31 +171,8 @@ impl LiveClient {
         self.reply(id).await
     }
 
-    /// A frame received, validated against the schema and logged: a `sessions.changed` is
-    /// taken as its first change, the others read next.
-    fn receive(&mut self, text: &str) -> Value {
-        let frame: Value = serde_json::from_str(text).expect("frames are JSON");
-        check_frame(&frame);
-        if frame["type"] != "sessions.changed" {
-            self.log.push(frame.clone());
-            return frame;
-        }
-        let changes = frame["changes"].as_array().expect("changes are a list");
-        assert!(changes.len() > 1, "a single change is its own frame: {frame}");
-        self.batches.push(changes.len());
-        for change in changes {
-            check_frame(change);
-            self.log.push(change.clone());
-            self.unfolded.push_back(change.clone());
-        }
-        self.unfolded.pop_front().unwrap()
-    }
-
     /// The next frame from the socket, validated against the schema.
     async fn read(&mut self) -> Value {
-        if let Some(change) = self.unfolded.pop_front() {
-            return change;
-        }
         loop {
             let message = tokio::time::timeout(WAIT, self.ws.next())
                 .await
@@ -209,7 +180,12 @@ impl LiveClient {
                 .expect("the socket is still open")
                 .expect("the frame is readable");
             match message {
-                Message::Text(text) => return self.receive(&text),
+                Message::Text(text) => {
+                    let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
+                    check_frame(&frame);
+                    self.log.push(frame.clone());
+                    return frame;
+                }
                 Message::Ping(_) | Message::Pong(_) => continue,
                 Message::Close(close) => panic!("the socket closed unexpectedly: {close:?}"),
                 other => panic!("unexpected frame {other:?}"),
@@ -267,7 +243,9 @@ impl LiveClient {
             let message = self.ws.next().await?;
             match message {
                 Ok(Message::Text(text)) => {
-                    let frame = self.receive(&text);
+                    let frame: Value = serde_json::from_str(&text).ok()?;
+                    check_frame(&frame);
+                    self.log.push(frame.clone());
                     if is_sequenced_push(&frame) {
                         return Some(frame);
                     }
@@ -312,7 +290,9 @@ impl LiveClient {
                 Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
                 Some(Ok(Message::Close(None))) => return 1005,
                 Some(Ok(Message::Text(text))) => {
-                    let _ = self.receive(&text);
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    check_frame(&frame);
+                    self.log.push(frame);
                 }
                 Some(Ok(_)) => {}
                 Some(Err(err)) => panic!("the socket failed instead of closing: {err}"),

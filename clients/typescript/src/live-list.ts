@@ -5,8 +5,7 @@
 // the list as summaries (what `GET /?view=summary` answers). It replaces the list held: whatever
 // happened while the socket was away is in it, and a session deleted meanwhile is not. Then
 // `session.changed` brings a session's new summary after each committed change, and
-// `session.removed` a session that left the list (deleted, or no longer matching `status`);
-// `sessions.changed` carries several of them at once.
+// `session.removed` a session that left the list (deleted, or no longer matching `status`).
 //
 // Per session, summaries only move forward: one replaces the held summary only when its `seq` is
 // greater (the server may skip intermediate ones, and a snapshot or a page read over REST may be
@@ -15,7 +14,7 @@
 // back. The list is ordered as the list route orders it: `updatedAt` descending, then `id`
 // descending.
 import { Emitter, LiveSocket, type LiveState, type RestBridge, type SocketOptions, type StateChange, type Transport, type WebSocketConstructor } from "./socket.js";
-import type { SessionChange, Status, Summary, SummaryPage, UserServerFrame } from "./types.js";
+import type { Status, Summary, SummaryPage, UserServerFrame } from "./types.js";
 
 export interface LiveSessionsEvents {
   /** The first page, on every attach (a reconnect included): it replaced the list held. */
@@ -163,29 +162,15 @@ export class LiveSessions {
         this.#snapshot(frame.sessions, frame.nextCursor);
         return this.#socket.attach();
       case "session.changed":
-      case "session.removed":
-        if (this.#change(frame)) this.#events.emit("sessions", this.#sessions);
-        return;
-      case "sessions.changed": {
-        // Several changes at once: each by its own rule, and the list told once.
-        let changed = false;
-        for (const change of frame.changes) changed = this.#change(change) || changed;
-        if (changed) this.#events.emit("sessions", this.#sessions);
-        return;
+        if (!this.#put(frame.session)) return;
+        this.#events.emit("changed", { id: frame.id, seq: frame.seq, session: frame.session });
+        return this.#events.emit("sessions", this.#sessions);
+      case "session.removed": {
+        if (!this.#remove(frame.id, frame.seq)) return;
+        this.#events.emit("removed", { id: frame.id, seq: frame.seq });
+        return this.#events.emit("sessions", this.#sessions);
       }
     }
-  }
-
-  /** Applies one change of the list; says whether it changed what is held. */
-  #change(frame: SessionChange): boolean {
-    if (frame.type === "session.changed") {
-      if (!this.#put(frame.session)) return false;
-      this.#events.emit("changed", { id: frame.id, seq: frame.seq, session: frame.session });
-      return true;
-    }
-    if (!this.#remove(frame.id, frame.seq)) return false;
-    this.#events.emit("removed", { id: frame.id, seq: frame.seq });
-    return true;
   }
 
   #snapshot(sessions: Summary[], nextCursor: string | undefined): void {

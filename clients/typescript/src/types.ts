@@ -63,11 +63,8 @@ export type Signal = Live.Signal;
 export type SessionsFrame = Live.Sessions;
 export type SessionChanged = Live.SessionChanged;
 export type SessionRemoved = Live.SessionRemoved;
-export type SessionsChanged = Live.SessionsChanged;
 /** Any frame the server sends on the user's socket (`GET /live`). */
-export type UserServerFrame = Extract<ServerFrame, { type: "reply" | "sessions" | "session.changed" | "session.removed" | "sessions.changed" }>;
-/** One change of the user's list, alone in its frame or among the `changes` of a `sessions.changed`. */
-export type SessionChange = Extract<ServerFrame, { type: "session.changed" | "session.removed" }>;
+export type UserServerFrame = Extract<ServerFrame, { type: "reply" | "sessions" | "session.changed" | "session.removed" }>;
 
 /** A pushed change to the session: each carries the `seq` it gave the session. */
 export type SessionEvent = MessageAdded | ImageAdded | SessionUpdated | SessionDeleted;

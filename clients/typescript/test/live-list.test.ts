@@ -264,34 +264,6 @@ describe("LiveSessions", () => {
     await converged(rest, watcher.list);
   });
 
-  test("takes several changes in one frame, each by its own rule, and tells the list once", async () => {
-    const uid = newUser();
-    const rest = api(uid);
-    const ids: string[] = [];
-    for (let n = 0; n < 3; n++) ids.push((await rest.createSession({ sessionId: `many-${n}`, model: "m" })).sessionDocId);
-    const frames: { type: string; changes?: unknown[] }[] = [];
-    const Counting = interposed({
-      receive: (data, deliver) => {
-        frames.push(JSON.parse(data) as { type: string; changes?: unknown[] });
-        deliver();
-      },
-    });
-    const watcher = watch(api(uid, { WebSocket: Counting }).liveSessions());
-    let told = 0;
-    watcher.list.on("sessions", () => (told += 1));
-    await until("attached", () => watcher.list.state === "live");
-    told = 0;
-    // The first change goes out at once, the two within the list's interval after it together.
-    for (const [n, id] of ids.entries()) await rest.appendMessage(id, { prompt: "p", images: [image(100 + n)] });
-    await until("every change", () => ids.every((id) => watcher.list.get(id)?.seq === 1));
-    const batches = frames.filter((frame) => frame.type === "sessions.changed");
-    assert.deepEqual(batches.map((frame) => frame.changes?.length), [2]);
-    assert.equal(told, 2, "one frame, one update of the list");
-    assert.deepEqual(watcher.list.sessions.map((s) => s.id), [...ids].reverse(), "the latest change first");
-    assert.equal(watcher.changed.length, 3);
-    await converged(rest, watcher.list);
-  });
-
   test("refreshes an expiring token on the open socket, without reconnecting", async () => {
     const uid = newUser();
     let calls = 0;

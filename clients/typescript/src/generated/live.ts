@@ -19,8 +19,7 @@ export type ServerFrame =
   | Signal
   | Sessions
   | SessionChanged
-  | SessionRemoved
-  | SessionsChanged;
+  | SessionRemoved;
 /**
  * Chosen by the client (a counter is simplest); the reply carries it back unchanged.
  *
@@ -491,19 +490,6 @@ export interface SessionRemoved {
    */
   id: string;
   seq: Seq;
-}
-/**
- * User socket only: several changes of the list in one frame, in place of their frames one by one (changes that came within one list interval, or a page read again that differs from what was shown). Each change is a session.changed or a session.removed about a session no other change of the frame names; apply them in order, each by its own rule. A single change is always its own frame.
- *
- * This interface was referenced by `LivechatSessionsLiveProtocol`'s JSON-Schema
- * via the `definition` "SessionsChanged".
- */
-export interface SessionsChanged {
-  type: "sessions.changed";
-  /**
-   * @minItems 2
-   */
-  changes: [SessionChanged | SessionRemoved, SessionChanged | SessionRemoved, ...(SessionChanged | SessionRemoved)[]];
 }
 /**
  * Authenticates the socket (as its first frame, when the upgrade request had no Authorization header) or replaces its token with a fresh one for the same user. Result: AuthResult.

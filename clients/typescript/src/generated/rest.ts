@@ -118,8 +118,7 @@ export interface paths {
          * Open the user's list socket
          * @description Upgrades to a user socket (`protocol/README.md`, "The user's list"): it pushes the first
          *     page of the caller's list as summaries (`sessions`), then every change of any of the
-         *     caller's sessions (`session.changed`, `session.removed`, several at once in
-         *     `sessions.changed`). This literal path is not a
+         *     caller's sessions (`session.changed`, `session.removed`). This literal path is not a
          *     session id. The token comes in the `Authorization` header, the session cookie, or
          *     (browsers) a first `auth` frame; refusals after the upgrade are close codes (4001, …).
          *     A request that is not a WebSocket upgrade is 400 (`field: Upgrade`); a `status` or
@@ -146,8 +145,7 @@ export interface paths {
         };
         /**
          * Follow the user's list as Server-Sent Events
-         * @description The user socket's pushes (`sessions`, `session.changed`, `session.removed`,
-         *     `sessions.changed`) as a
+         * @description The user socket's pushes (`sessions`, `session.changed`, `session.removed`) as a
          *     `text/event-stream`, for clients behind proxies that refuse WebSocket upgrades
          *     (`protocol/README.md`, "Server-Sent Events"): each push an event whose `event:` is its
          *     type and whose `data:` is its frame; a comment (`: ping`) at least every `--ws-ping-ms`;
