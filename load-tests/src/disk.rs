@@ -1,6 +1,8 @@
 //! What the server wrote to disk while a scenario ran: `write_bytes` of `/proc/PID/io`, the
 //! bytes the process caused to be sent to storage (a page counts when it is dirtied, so the
-//! same page dirtied again before the kernel writes it back counts once).
+//! same page dirtied again before the kernel writes it back counts once); and the CPU time it
+//! used (`utime` + `stime` of `/proc/PID/stat`), a cost that the machine's load moves less than
+//! it moves latencies.
 
 use std::time::Duration;
 
@@ -16,9 +18,32 @@ fn written(pid: u32) -> anyhow::Result<u64> {
         .context("no write_bytes in /proc/PID/io")
 }
 
+/// The CPU time the process has used, in seconds.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // The fields after the command's name (which ends with the last ')'): utime and stime are
+    // the 14th and 15th of the line, the 12th and 13th after it.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("no command name in /proc/PID/stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |n: usize| -> anyhow::Result<u64> {
+        fields
+            .get(n)
+            .and_then(|field| field.parse().ok())
+            .context("no utime or stime in /proc/PID/stat")
+    };
+    // In USER_HZ, which Linux reports /proc's times in: 100 per second on its architectures.
+    Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 pub struct DiskMeter {
     pid: u32,
     start: u64,
+    cpu_start: f64,
 }
 
 impl DiskMeter {
@@ -26,7 +51,17 @@ impl DiskMeter {
         Ok(Self {
             pid,
             start: written(pid)?,
+            cpu_start: cpu_seconds(pid)?,
         })
+    }
+
+    /// The server's CPU time since `start`, in seconds, with `per` of it per unit of work (in
+    /// microseconds): read when the measurement ends, before anything else the scenario does.
+    pub fn cpu(&self, units: u64) -> anyhow::Result<Value> {
+        let seconds = cpu_seconds(self.pid)? - self.cpu_start;
+        let per_unit_us = seconds * 1e6 / units.max(1) as f64;
+        println!("  server CPU: {seconds:.2} s, {per_unit_us:.1} µs per unit ({units})");
+        Ok(json!({ "cpu_seconds": seconds, "cpu_us_per_unit": per_unit_us, "units": units }))
     }
 
     /// Waits until the server has written what it defers (its count unchanged for a second,

@@ -139,6 +139,8 @@ pub async fn fanout(
         None
     };
     let (total, disk) = drive(&common, sessions, tabs, rate, spread, server_pid, load).await?;
+    // The server's CPU time per delivery, read before anything else is done.
+    let cpu = disk.as_ref().map(|disk| disk.cpu(total.deliveries)).transpose()?;
     let seconds = common.duration as f64;
     let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
     let transport = match load.receivers {
@@ -188,6 +190,9 @@ pub async fn fanout(
     }
     if let Some(disk) = disk {
         summary["disk"] = disk.finish(total.appends).await?;
+    }
+    if let Some(cpu) = cpu {
+        summary["server_cpu"] = cpu;
     }
     summary["list_sockets"] = json!(list_sockets);
     if let Some(lists) = lists {
