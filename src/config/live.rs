@@ -53,10 +53,8 @@ pub struct LiveArgs {
     #[arg(long, env = "LIVECHAT_WS_PRESENCE_MS", default_value_t = 500)]
     pub ws_presence_ms: u64,
 
-    /// How often a user's list pushes the summary of a session that keeps changing: the
-    /// first change after a quiet interval goes at once, later ones in their session's own
-    /// fifth of the interval, the latest of each, so that many sessions changing at once are
-    /// sent spread over it (0: every change at once).
+    /// The shortest time between two pushes of a user's list: the changes made meanwhile go
+    /// out together at its end, the latest of each session (0: every change at once).
     #[arg(long, env = "LIVECHAT_WS_LIST_MS", default_value_t = 500)]
     pub ws_list_ms: u64,
 

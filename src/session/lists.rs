@@ -1,18 +1,14 @@
 //! The users' lists, live: every committed change of a session, as its summary, to the sockets
 //! that follow its user's list on this instance, and (through the fan-out) on the others.
 //!
-//! One feed per user followed here, while anyone follows it. A feed's pushes are coalesced: the
-//! first change after a quiet interval goes out at once, and the changes made after it go out in
-//! their sessions' slots, one per session, the latest. The interval is cut into a few slots and
-//! each session has one (by its id), so that a user writing many sessions at once sends their
-//! summaries spread over the interval, a few at a time, instead of all of them to every tab at
-//! one instant; and a session is sent at most once per interval while it keeps changing. With other
+//! One feed per user followed here, while anyone follows it. A feed's pushes are coalesced:
+//! the first change after a quiet interval goes out at once, and the changes made within the
+//! interval that follows go out together at its end, one per session, the latest. With other
 //! instances about, the feed also reads the user's list from the store every resync interval
 //! (and when the fan-out was away), so that a notice lost between instances reaches the
 //! sockets anyway.
 
 use std::collections::HashMap;
-use std::hash::{Hash as _, Hasher as _};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -52,31 +48,17 @@ struct Feed {
     /// The longest `limit` a follower asked for: what a resync reads.
     limit: AtomicUsize,
     held: Mutex<Held>,
-    /// Where the slots of the feed's intervals are counted from.
-    epoch: Instant,
     /// Wakes the resync task early (the fan-out may have missed notices).
     resync: Notify,
 }
 
-/// How many slots an interval is cut into: a busy feed sends at most this many pushes per
-/// interval, which its followers' rings must hold while they are busy.
-const SLOTS: u32 = 5;
-
-/// What the feed holds back until each session's slot.
+/// What the feed holds back until the end of the interval.
 #[derive(Default)]
 struct Held {
-    /// When the feed last sent a push.
     last: Option<Instant>,
-    /// The latest push held per session, with when it is due.
-    pushes: HashMap<Arc<str>, HeldPush>,
-    /// Whether a task is waiting to send the held pushes.
-    waiting: bool,
-}
-
-struct HeldPush {
-    seq: u64,
-    kind: PushKind,
-    due: Instant,
+    due: bool,
+    /// The latest push per session.
+    pushes: HashMap<Arc<str>, (u64, PushKind)>,
 }
 
 /// One socket following a user's list. Dropping it stops the following.
@@ -136,7 +118,6 @@ impl Lists {
                     followers: AtomicUsize::new(0),
                     limit: AtomicUsize::new(limit),
                     held: Mutex::default(),
-                    epoch: Instant::now(),
                     resync: Notify::new(),
                 })
             });
@@ -225,113 +206,55 @@ impl Feed {
         };
         let now = Instant::now();
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        let quiet = !held.waiting && held.last.is_none_or(|last| last + interval <= now);
-        let runtime = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) if !quiet => runtime,
+        if held.due {
+            held.hold(id, seq, kind);
+            return;
+        }
+        let next = held.last.map(|last| last + interval);
+        match (next, tokio::runtime::Handle::try_current()) {
+            (Some(next), Ok(runtime)) if next > now => {
+                held.due = true;
+                held.hold(id, seq, kind);
+                let feed = Arc::downgrade(self);
+                runtime.spawn(async move {
+                    tokio::time::sleep_until(next).await;
+                    if let Some(feed) = feed.upgrade() {
+                        feed.flush();
+                    }
+                });
+            }
             _ => {
                 held.last = Some(now);
                 drop(held);
                 let _ = self.sender.send(Push::new(kind));
-                return;
             }
-        };
-        let due = self.slot_after(&id, now, interval);
-        held.hold(id, seq, kind, due);
-        if !held.waiting {
-            // One task per busy feed, waking at the start of every slot while anything is held.
-            held.waiting = true;
-            let (next, length) = self.next_slot(now, interval);
-            let first = self.slot_start(next, length);
-            let feed = Arc::downgrade(self);
-            runtime.spawn(async move {
-                let mut at = first;
-                loop {
-                    tokio::time::sleep_until(at).await;
-                    let Some(feed) = feed.upgrade() else { return };
-                    match feed.flush(interval) {
-                        Some(next) => at = next,
-                        None => return,
-                    }
-                }
-            });
         }
     }
 
-    /// The start of the session's next slot after `now`: the interval is cut into `SLOTS`
-    /// slots, counted from the feed's epoch, and a session's is chosen by its id.
-    fn slot_after(&self, id: &str, now: Instant, interval: Duration) -> Instant {
-        let mut hasher = std::hash::DefaultHasher::new();
-        id.hash(&mut hasher);
-        let slot = hasher.finish() % u64::from(SLOTS);
-        let (next, length) = self.next_slot(now, interval);
-        let ahead = (slot + u64::from(SLOTS) - next % u64::from(SLOTS)) % u64::from(SLOTS);
-        self.slot_start(next + ahead, length)
-    }
-
-    /// The number of the first slot to start after `now`, and the slots' length in nanoseconds.
-    fn next_slot(&self, now: Instant, interval: Duration) -> (u64, u64) {
-        let length = u64::try_from(interval.as_nanos() / u128::from(SLOTS))
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let elapsed = u64::try_from(now.duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
-        (elapsed / length + 1, length)
-    }
-
-    fn slot_start(&self, slot: u64, length: u64) -> Instant {
-        self.epoch + Duration::from_nanos(slot.saturating_mul(length))
-    }
-
-    /// Sends the held pushes that are due as one push, and tells when the next slot starts if
-    /// anything is still held.
-    fn flush(&self, interval: Duration) -> Option<Instant> {
-        let now = Instant::now();
-        let mut batch = Vec::new();
-        let next = {
+    /// Sends what was held back as one push: however many sessions changed, a follower
+    /// that keeps up with one push per interval never falls behind the ring.
+    fn flush(&self) {
+        let pushes = {
             let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-            let due: Vec<Arc<str>> = held
-                .pushes
-                .iter()
-                .filter(|(_, push)| push.due <= now)
-                .map(|(id, _)| Arc::clone(id))
-                .collect();
-            for id in due {
-                if let Some(push) = held.pushes.remove(&id) {
-                    batch.push(Push::new(push.kind));
-                }
-            }
-            if !batch.is_empty() {
-                held.last = Some(now);
-            }
-            held.waiting = !held.pushes.is_empty();
-            held.waiting.then(|| {
-                let (next, length) = self.next_slot(now, interval);
-                self.slot_start(next, length)
-            })
+            held.last = Some(Instant::now());
+            held.due = false;
+            std::mem::take(&mut held.pushes)
         };
-        match batch.len() {
-            0 => {}
-            1 => {
-                let _ = self.sender.send(batch.swap_remove(0));
-            }
-            _ => {
-                let _ = self.sender.send(Push::new(PushKind::Batch(batch.into())));
-            }
-        }
-        next
+        let batch: Arc<[Arc<Push>]> = pushes
+            .into_values()
+            .map(|(_, kind)| Push::new(kind))
+            .collect();
+        let _ = self.sender.send(Push::new(PushKind::Batch(batch)));
     }
 }
 
 impl Held {
     /// Keeps the latest push of the session (notices from other instances may arrive late).
-    fn hold(&mut self, id: Arc<str>, seq: u64, kind: PushKind, due: Instant) {
-        match self.pushes.get_mut(&id) {
-            Some(held) if held.seq >= seq => {}
-            Some(held) => {
-                held.seq = seq;
-                held.kind = kind;
-            }
-            None => {
-                self.pushes.insert(id, HeldPush { seq, kind, due });
+    fn hold(&mut self, id: Arc<str>, seq: u64, kind: PushKind) {
+        match self.pushes.get(&id) {
+            Some((held, _)) if *held >= seq => {}
+            _ => {
+                self.pushes.insert(id, (seq, kind));
             }
         }
     }
@@ -376,100 +299,5 @@ async fn resync(feed: Weak<Feed>, store: Arc<dyn SessionStore>, uid: String, eve
         let _ = feed
             .sender
             .send(Push::new(PushKind::Relisted(Arc::new(relisted))));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashSet;
-
-    use super::*;
-    use crate::fanout::LocalFanout;
-    use crate::store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-
-    const INTERVAL: Duration = Duration::from_millis(500);
-
-    fn lists(dir: &tempfile::TempDir) -> Lists {
-        let options = SqliteOptions {
-            synchronous: Synchronous::Normal,
-            readers: 1,
-        };
-        let store = SqliteStore::open(&dir.path().join("s.sqlite3"), &options).unwrap();
-        Lists::new(
-            Arc::new(LocalFanout),
-            Arc::new(store),
-            1024,
-            INTERVAL,
-            Duration::from_secs(5),
-        )
-    }
-
-    /// The sessions and `seq`s a push carries.
-    fn carried(push: &Push) -> Vec<(Arc<str>, u64)> {
-        match &push.kind {
-            PushKind::Unlisted { id, seq } => vec![(Arc::clone(id), *seq)],
-            PushKind::Batch(pushes) => pushes.iter().flat_map(|push| carried(push)).collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// Receives pushes until every session of `ids` arrived at `seq`, each once, and answers
-    /// at how many distinct moments they arrived, each no later than one interval after `from`.
-    async fn receive_each_once(
-        pushes: &mut broadcast::Receiver<Arc<Push>>,
-        ids: &[String],
-        seq: u64,
-        from: Instant,
-    ) -> usize {
-        let mut seen = HashSet::new();
-        let mut instants = HashSet::new();
-        while seen.len() < ids.len() {
-            let push = pushes.recv().await.unwrap();
-            let waited = Instant::now() - from;
-            assert!(waited <= INTERVAL, "a held change waited {waited:?}");
-            instants.insert(waited);
-            for (id, sent) in carried(&push) {
-                assert_eq!(sent, seq, "{id} was sent at {sent}, not its latest");
-                assert!(seen.insert(id.clone()), "{id} was sent twice");
-            }
-        }
-        instants.len()
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn changes_of_many_sessions_leave_spread_over_the_interval_each_session_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let lists = lists(&dir);
-        let (mut pushes, _follower) = lists.follow("u", 50);
-        let ids: Vec<String> = (0..100).map(|i| format!("session-{i:03}")).collect();
-
-        // The first change after a quiet interval goes out at once.
-        lists.removed("u", "first", 1);
-        let push = pushes.try_recv().expect("the first change went out at once");
-        assert_eq!(carried(&push), vec![(Arc::from("first"), 1)]);
-
-        // Three changes of each of 100 sessions right after: held, and the latest of each
-        // sent once, in its own slot of the interval.
-        let start = Instant::now();
-        for seq in 2..=4 {
-            for id in &ids {
-                lists.removed("u", id, seq);
-            }
-        }
-        assert!(pushes.try_recv().is_err(), "a held change went out at once");
-        let instants = receive_each_once(&mut pushes, &ids, 4, start).await;
-        assert_eq!(
-            instants, SLOTS as usize,
-            "100 sessions' changes left at {instants} moments of the interval"
-        );
-
-        // While they keep changing, each is sent once per interval.
-        let start = Instant::now();
-        for id in &ids {
-            lists.removed("u", id, 5);
-        }
-        receive_each_once(&mut pushes, &ids, 5, start).await;
-        tokio::time::sleep(INTERVAL * 2).await;
-        assert!(pushes.try_recv().is_err(), "something was sent twice");
     }
 }

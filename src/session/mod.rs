@@ -82,8 +82,7 @@ pub struct ActorSettings {
     pub resync_interval: Duration,
     /// The shortest time between two `presence` pushes of a session.
     pub presence_interval: Duration,
-    /// How often a user's list pushes the summary of a session that keeps changing (changes
-    /// meanwhile are coalesced, and sent in the session's own slot of the interval).
+    /// The shortest time between two pushes of a user's list (changes meanwhile are coalesced).
     pub list_interval: Duration,
 }
 
