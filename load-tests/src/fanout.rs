@@ -140,7 +140,10 @@ pub async fn fanout(
     };
     let (total, disk) = drive(&common, sessions, tabs, rate, spread, server_pid, load).await?;
     // The server's CPU time per delivery, read before anything else is done.
-    let cpu = disk.as_ref().map(|disk| disk.cpu(total.deliveries)).transpose()?;
+    let cpu = disk
+        .as_ref()
+        .map(|disk| disk.cpu(total.deliveries))
+        .transpose()?;
     let seconds = common.duration as f64;
     let ms = |q: f64| total.latency_us.value_at_quantile(q) as f64 / 1000.0;
     let transport = match load.receivers {

@@ -596,7 +596,10 @@ async fn append(
     })
     .await;
     // The server's CPU time per append, read before the list sockets close.
-    let cpu = disk.as_ref().map(|disk| disk.cpu(recorder.ok())).transpose()?;
+    let cpu = disk
+        .as_ref()
+        .map(|disk| disk.cpu(recorder.ok()))
+        .transpose()?;
     let mut params = json!({ "sessions": sessions, "list_sockets": list_sockets });
     if let Some(cpu) = cpu {
         params["server_cpu"] = cpu;
