@@ -40,13 +40,14 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
-pub struct DiskMeter {
+/// What the server wrote to disk and the CPU time it used, from `start` on.
+pub struct ServerMeter {
     pid: u32,
     start: u64,
     cpu_start: f64,
 }
 
-impl DiskMeter {
+impl ServerMeter {
     pub fn start(pid: u32) -> anyhow::Result<Self> {
         Ok(Self {
             pid,
@@ -55,8 +56,8 @@ impl DiskMeter {
         })
     }
 
-    /// The server's CPU time since `start`, in seconds, with `per` of it per unit of work (in
-    /// microseconds): read when the measurement ends, before anything else the scenario does.
+    /// The server's CPU time since `start`, in seconds and in microseconds per unit of work:
+    /// read when the measurement ends, before anything else the scenario does.
     pub fn cpu(&self, units: u64) -> anyhow::Result<Value> {
         let seconds = cpu_seconds(self.pid)? - self.cpu_start;
         let per_unit_us = seconds * 1e6 / units.max(1) as f64;

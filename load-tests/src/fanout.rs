@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-use crate::disk::DiskMeter;
+use crate::disk::ServerMeter;
 use crate::lists::{ListArgs, ListSockets};
 use crate::{Client, Common, run_id, sse};
 
@@ -338,7 +338,7 @@ pub async fn drive(
     spread: Vec<String>,
     server_pid: Option<u32>,
     load: Load,
-) -> anyhow::Result<(Totals, Option<DiskMeter>)> {
+) -> anyhow::Result<(Totals, Option<ServerMeter>)> {
     let traffic = load.traffic;
     let client = Client::new(common, "load-fanout")?;
     let run = run_id();
@@ -428,7 +428,7 @@ pub async fn drive(
         }
     }
     eprintln!("writing for {} s…", common.duration);
-    let disk = server_pid.map(DiskMeter::start).transpose()?;
+    let disk = server_pid.map(ServerMeter::start).transpose()?;
     let started = base.elapsed();
     let _ = start.send(true);
     stop_at.store(

@@ -568,7 +568,7 @@ async fn append(
     } else {
         None
     };
-    let disk = server_pid.map(disk::DiskMeter::start).transpose()?;
+    let disk = server_pid.map(disk::ServerMeter::start).transpose()?;
     let recorder = run_workers(&common, move |n| {
         let (client, slots, run) = (Arc::clone(&client), Arc::clone(&slots), run.clone());
         async move {
