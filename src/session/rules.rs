@@ -260,16 +260,26 @@ impl SessionState {
         }
         let first_order = meta.total_images + 1;
         let images: Vec<Image> = fresh
-            .into_iter()
+            .iter()
             .zip(first_order..)
-            .map(|(image, order)| image.to_image(order))
+            .map(|(image, order)| {
+                let id = image.id.clone().unwrap_or_else(|| {
+                    self.generated_image_id(order, |id| {
+                        fresh.iter().any(|f| f.id.as_deref() == Some(id))
+                    })
+                });
+                image.to_image(id, order)
+            })
             .collect();
         let orders: Vec<u32> = images.iter().map(|i| i.order).collect();
-        meta.total_images += images.len() as u32;
+        self.session_mut().meta.total_images += images.len() as u32;
         self.reactivate();
         let seq = self.touch(now);
         let message = Message {
-            id: new.message_id.clone().unwrap_or_else(new_id),
+            id: new
+                .message_id
+                .clone()
+                .unwrap_or_else(|| self.generated_message_id(seq)),
             prompt: new.prompt.clone(),
             timestamp: new.timestamp.unwrap_or(now),
             images,
@@ -309,7 +319,12 @@ impl SessionState {
             });
         }
         meta.total_images += 1;
-        let image = new.to_image(meta.total_images);
+        let order = meta.total_images;
+        let id = new
+            .id
+            .clone()
+            .unwrap_or_else(|| self.generated_image_id(order, |_| false));
+        let image = new.to_image(id, order);
         self.reactivate();
         let seq = self.touch(now);
         self.index_image(&image, index, message_id);
@@ -323,6 +338,35 @@ impl SessionState {
             image,
         };
         Ok((Outcome::ImageAdded { order, seq }, Some(event)))
+    }
+
+    /// An id for a message the client sent without one: see [`Self::derived_id`].
+    fn generated_message_id(&self, seq: u64) -> String {
+        let id = self.derived_id('m', seq);
+        if self.message_ids.contains_key(&id) {
+            return new_id();
+        }
+        id
+    }
+
+    /// An id for an image the client sent without one (`taken`: the ids of the other images of
+    /// its request): see [`Self::derived_id`].
+    fn generated_image_id(&self, order: u32, taken: impl Fn(&str) -> bool) -> String {
+        let id = self.derived_id('i', order.into());
+        if self.image_ids.contains_key(&id) || taken(&id) {
+            return new_id();
+        }
+        id
+    }
+
+    /// The session's id, a letter for the kind and a number no other of its kind in the session
+    /// has (a message's `seq`, an image's `order`): `k3Xq…Ba-m12`. Unique across sessions as
+    /// the session's id is, and cheap to compress: a session's answer repeats each id far apart
+    /// (a message's in `messages` and again in `images`), beyond gzip's 32 KiB window, where
+    /// twenty random characters stay some fifteen bytes each time. Should a client have taken
+    /// that id for something else, the callers fall back to a random one.
+    fn derived_id(&self, kind: char, number: u64) -> String {
+        format!("{}-{kind}{number}", self.session.meta.id)
     }
 
     /// Adding to a completed or failed session makes it active again.
@@ -431,10 +475,10 @@ fn invalid(field: &str, message: &str) -> SessionError {
 }
 
 impl NewImage {
-    /// The image as stored, with its order and an id generated if the client gave none.
-    fn to_image(&self, order: u32) -> Image {
+    /// The image as stored, with its id and order.
+    fn to_image(&self, id: String, order: u32) -> Image {
         Image {
-            id: self.id.clone().unwrap_or_else(new_id),
+            id,
             url: self.url.clone(),
             storage_path: self.storage_path.clone(),
             original_url: self.original_url.clone(),

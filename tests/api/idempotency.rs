@@ -138,3 +138,96 @@ async fn completing_twice_changes_nothing_the_second_time() {
     assert_eq!(second.ok()["seq"], 1);
     assert_eq!(app.session("u", &id).await, before);
 }
+
+/// What the server generates for a message or image sent without an id: the session's id, `-m`
+/// and the message's `seq` (`-i` and the image's `order`), and never an id the session already
+/// uses for another, even one a client chose in that form.
+#[tokio::test]
+async fn generated_ids_are_the_session_id_with_the_seq_or_order_and_never_taken_twice() {
+    let app = spawn_app().await;
+    let id = app.create_session("u", "s").await;
+
+    let first = app
+        .append(
+            "u",
+            &id,
+            json!({ "prompt": "p", "images": [image("https://img/1")] }),
+        )
+        .await;
+    assert_eq!(first.ok()["messageId"], format!("{id}-m1"));
+
+    // A client that chose, for its own message and image, the ids the server would generate next.
+    let chosen = app
+        .append(
+            "u",
+            &id,
+            json!({ "messageId": format!("{id}-m3"), "prompt": "p", "images": [
+                image("https://img/2"),
+                { "id": format!("{id}-i2"), "url": "https://img/3" },
+            ] }),
+        )
+        .await;
+    assert_eq!(chosen.ok()["orders"], json!([2, 3]));
+    let generated = app
+        .append(
+            "u",
+            &id,
+            json!({ "prompt": "p", "images": [image("https://img/4")] }),
+        )
+        .await;
+    assert_eq!(generated.ok()["seq"], 3);
+    let generated_id = generated.ok()["messageId"].as_str().unwrap().to_owned();
+    assert_ne!(
+        generated_id,
+        format!("{id}-m3"),
+        "taken by the client's message"
+    );
+
+    let session = app.session("u", &id).await;
+    let message_ids: Vec<&str> = session["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        message_ids,
+        [format!("{id}-m1"), format!("{id}-m3"), generated_id.clone()],
+        "three messages, each with its own id"
+    );
+    let image_ids: Vec<(&str, u64)> = session["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap(), i["order"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(image_ids[0], (format!("{id}-i1").as_str(), 1));
+    assert_eq!(
+        image_ids[2],
+        (format!("{id}-i2").as_str(), 3),
+        "the client's id"
+    );
+    assert_ne!(
+        image_ids[1].0,
+        format!("{id}-i2"),
+        "taken by the other image of its request"
+    );
+    assert_eq!(image_ids[3], (format!("{id}-i4").as_str(), 4));
+    let distinct: std::collections::BTreeSet<&str> = image_ids.iter().map(|i| i.0).collect();
+    assert_eq!(distinct.len(), 4);
+
+    // The generated ids are the message's and images' ids for retries as any other.
+    let retry = app
+        .append(
+            "u",
+            &id,
+            json!({ "messageId": generated_id, "prompt": "again", "images": [image("https://img/5")] }),
+        )
+        .await;
+    assert_eq!(retry.ok(), generated.ok());
+    assert_eq!(
+        app.session("u", &id).await,
+        session,
+        "the retry changed nothing"
+    );
+}

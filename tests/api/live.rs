@@ -84,6 +84,32 @@ async fn a_message_from_one_tab_reaches_both_tabs_as_do_rest_appends_and_added_i
 }
 
 #[tokio::test]
+async fn an_image_added_without_an_id_is_given_the_session_id_and_its_order() {
+    let app = spawn_app().await;
+    let (id, mut tabs) = session_with_tabs(&app, "u", 1).await;
+    let reply = tabs[0]
+        .request(
+            "message.add",
+            json!({ "messageId": "gen-1", "prompt": "p", "images": [] }),
+        )
+        .await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let added = tabs[0]
+        .request(
+            "image.add",
+            json!({ "messageId": "gen-1", "image": { "url": "https://img/1" } }),
+        )
+        .await;
+    assert_eq!(added["result"], json!({ "order": 1, "seq": 2 }), "{added}");
+    assert_eq!(tabs[0].event().await["type"], "message.added");
+    let event = tabs[0].event().await;
+    assert_eq!(event["type"], "image.added");
+    assert_eq!(event["image"]["id"], format!("{id}-i1"));
+    let session = app.session("u", &id).await;
+    assert_eq!(session["images"][0]["id"], format!("{id}-i1"));
+}
+
+#[tokio::test]
 async fn three_tabs_writing_concurrently_with_rest_see_one_identical_gap_free_history() {
     let app = spawn_app().await;
     let (id, mut tabs) = session_with_tabs(&app, "u", 3).await;
