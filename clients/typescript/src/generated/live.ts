@@ -527,7 +527,7 @@ export interface MessageAddCommand {
    */
   images: NewImage[];
   /**
-   * Idempotency key (generated if absent): a second message.add with the same messageId changes nothing and answers what the first did.
+   * Idempotency key (generated if absent, as the session's id, -m and the message's seq): a second message.add with the same messageId changes nothing and answers what the first did.
    */
   messageId?: string | null;
   timestamp?: InputTimestamp;
@@ -544,7 +544,7 @@ export interface NewImage {
    */
   url: string;
   /**
-   * Generated if absent. Non-empty, no control characters.
+   * Generated if absent, as the session's id, -i and the image's order. Non-empty, no control characters.
    */
   id?: string | null;
   storagePath?: string | null;

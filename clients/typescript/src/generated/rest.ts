@@ -618,8 +618,9 @@ export interface components {
              */
             timestamp?: string | null;
             /**
-             * @description Idempotency key (generated if absent): a second append with the same `messageId`
-             *     changes nothing and answers what the first did. Non-empty, no control characters.
+             * @description Idempotency key (generated if absent, as the session's id, `-m` and the message's
+             *     `seq`): a second append with the same `messageId` changes nothing and answers what
+             *     the first did. Non-empty, no control characters.
              */
             messageId?: string | null;
         };
@@ -634,7 +635,10 @@ export interface components {
              * @description An absolute URL, without whitespace.
              */
             url: string;
-            /** @description Generated if absent. Non-empty, no control characters. */
+            /**
+             * @description Generated if absent, as the session's id, `-i` and the image's `order`. Non-empty, no
+             *     control characters.
+             */
             id?: string | null;
             storagePath?: string | null;
             /** @description An absolute URL like `url`, or `null` or `""` for none. */
