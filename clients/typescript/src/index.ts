@@ -4,6 +4,7 @@
 export { LiveChatClient, type ClientOptions, type ListOptions, type SummaryListOptions } from "./rest.js";
 export {
   LiveSession,
+  messageIds,
   randomId,
   type LiveEvents,
   type LiveOptions,

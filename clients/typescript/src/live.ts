@@ -74,6 +74,7 @@ export class LiveSession {
   readonly #url: string;
   readonly #eventsUrl: string | undefined;
   readonly #events = new Emitter<LiveEvents>();
+  readonly #messageId = messageIds();
   #session: Session | undefined;
   /** The `seq` of the last snapshot or event delivered; `sinceSeq` of the next attach. */
   #seq: number | undefined;
@@ -177,7 +178,7 @@ export class LiveSession {
     return this.#socket.command({
       type: "message.add",
       ...message,
-      messageId: message.messageId ?? randomId(),
+      messageId: message.messageId ?? this.#messageId(),
     }) as Promise<MessageAddResult>;
   }
 
@@ -272,7 +273,18 @@ export class LiveSession {
   }
 }
 
-/** A 20-character id (letters and digits), as the server generates. */
+/**
+ * Message ids for one client: a random prefix of its own and a counter (`…-1`, `…-2`), as unique
+ * as random ids and far cheaper to compress in a long session's answer, where each id appears
+ * twice, too far apart for gzip to match a random one.
+ */
+export function messageIds(): () => string {
+  const prefix = randomId();
+  let count = 0;
+  return () => `${prefix}-${++count}`;
+}
+
+/** A 20-character id (letters and digits). */
 export function randomId(): string {
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   const bytes = crypto.getRandomValues(new Uint8Array(20));

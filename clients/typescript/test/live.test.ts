@@ -54,9 +54,12 @@ describe("LiveSession", () => {
     await rest.appendMessage(id, { prompt: "over REST", images: [image(3), image(4)] });
     await a.live.update({ style: "watercolor" });
     await b.live.complete("2025-01-15T10:30:00Z");
-    await a.live.addMessage({ prompt: "again", images: [image(5)] });
+    const again = await a.live.addMessage({ prompt: "again", images: [image(5)] });
 
     await until("six events on both", () => a.events.length === 6 && b.events.length === 6);
+    // Ids made up by one client share its prefix and count; the server's share the session's id.
+    assert.match(first.messageId, /^[A-Za-z0-9]{20}-1$/);
+    assert.equal(again.messageId, first.messageId.replace(/-1$/, "-2"));
     assert.deepEqual(a.seqs(), range(1, 6));
     assert.deepEqual(b.events, a.events);
     assert.deepEqual(a.events.map((e) => e.type), ["message.added", "image.added", "message.added", "session.updated", "session.updated", "message.added"]);
@@ -64,6 +67,7 @@ describe("LiveSession", () => {
     assert.deepEqual(content(a.live.session), content(held));
     assert.deepEqual(content(b.live.session), content(held));
     assert.equal(held.status, "active", "an append reactivates a completed session");
+    assert.equal(held.messages[1]?.id, `${id}-m3`);
   });
 
   test("resumes after kill -9 and a restart with no gap and no duplicate, and retries what was sent meanwhile", async () => {
