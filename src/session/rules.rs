@@ -264,8 +264,9 @@ impl SessionState {
             .zip(first_order..)
             .map(|(image, order)| {
                 let id = image.id.clone().unwrap_or_else(|| {
-                    self.generated_image_id(order, |id| {
-                        fresh.iter().any(|f| f.id.as_deref() == Some(id))
+                    self.generated_id('i', order.into(), |id| {
+                        self.image_ids.contains_key(id)
+                            || fresh.iter().any(|f| f.id.as_deref() == Some(id))
                     })
                 });
                 image.to_image(id, order)
@@ -276,10 +277,9 @@ impl SessionState {
         self.reactivate();
         let seq = self.touch(now);
         let message = Message {
-            id: new
-                .message_id
-                .clone()
-                .unwrap_or_else(|| self.generated_message_id(seq)),
+            id: new.message_id.clone().unwrap_or_else(|| {
+                self.generated_id('m', seq, |id| self.message_ids.contains_key(id))
+            }),
             prompt: new.prompt.clone(),
             timestamp: new.timestamp.unwrap_or(now),
             images,
@@ -320,10 +320,9 @@ impl SessionState {
         }
         meta.total_images += 1;
         let order = meta.total_images;
-        let id = new
-            .id
-            .clone()
-            .unwrap_or_else(|| self.generated_image_id(order, |_| false));
+        let id = new.id.clone().unwrap_or_else(|| {
+            self.generated_id('i', order.into(), |id| self.image_ids.contains_key(id))
+        });
         let image = new.to_image(id, order);
         self.reactivate();
         let seq = self.touch(now);
@@ -340,33 +339,19 @@ impl SessionState {
         Ok((Outcome::ImageAdded { order, seq }, Some(event)))
     }
 
-    /// An id for a message the client sent without one: see [`Self::derived_id`].
-    fn generated_message_id(&self, seq: u64) -> String {
-        let id = self.derived_id('m', seq);
-        if self.message_ids.contains_key(&id) {
+    /// An id for a message or image the client sent without one: the session's id, a letter for
+    /// the kind and a number no other of its kind in the session has (a message's `seq`, an
+    /// image's `order`), as `k3Xq…Ba-m12`, or a random one where `taken` says a client already
+    /// chose that id. Unique across sessions as the session's id is, and cheap to compress: a
+    /// session's answer repeats each id far apart (a message's in `messages` and again in
+    /// `images`), beyond gzip's 32 KiB window, where twenty random characters stay some fifteen
+    /// bytes each time.
+    fn generated_id(&self, kind: char, number: u64, taken: impl Fn(&str) -> bool) -> String {
+        let id = format!("{}-{kind}{number}", self.session.meta.id);
+        if taken(&id) {
             return new_id();
         }
         id
-    }
-
-    /// An id for an image the client sent without one (`taken`: the ids of the other images of
-    /// its request): see [`Self::derived_id`].
-    fn generated_image_id(&self, order: u32, taken: impl Fn(&str) -> bool) -> String {
-        let id = self.derived_id('i', order.into());
-        if self.image_ids.contains_key(&id) || taken(&id) {
-            return new_id();
-        }
-        id
-    }
-
-    /// The session's id, a letter for the kind and a number no other of its kind in the session
-    /// has (a message's `seq`, an image's `order`): `k3Xq…Ba-m12`. Unique across sessions as
-    /// the session's id is, and cheap to compress: a session's answer repeats each id far apart
-    /// (a message's in `messages` and again in `images`), beyond gzip's 32 KiB window, where
-    /// twenty random characters stay some fifteen bytes each time. Should a client have taken
-    /// that id for something else, the callers fall back to a random one.
-    fn derived_id(&self, kind: char, number: u64) -> String {
-        format!("{}-{kind}{number}", self.session.meta.id)
     }
 
     /// Adding to a completed or failed session makes it active again.
