@@ -2,9 +2,12 @@
 //! session's summary only moves forward in `seq`, a session that leaves the list (deleted, or no
 //! longer matching the socket's `status`) is announced once, and a page read from the store
 //! (after a lost notice, or a burst the socket fell behind on) is compared with what was shown.
+//! The feed's coalesced pushes are held back for the socket's own delay, so that the tabs of
+//! one user are each sent the interval's summaries at a different moment.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -17,6 +20,10 @@ pub(super) struct ListView {
     /// Only sessions of this status are listed.
     status: Option<Status>,
     shown: HashMap<Arc<str>, Shown>,
+    /// How long a coalesced push is held back before it is sent.
+    delay: Duration,
+    /// The coalesced push being held back, and until when.
+    held: Option<(Instant, Arc<Push>)>,
 }
 
 /// What the socket last told of a session.
@@ -36,10 +43,12 @@ pub(super) enum Owed {
 }
 
 impl ListView {
-    pub(super) fn new(status: Option<Status>) -> Self {
+    pub(super) fn new(status: Option<Status>, delay: Duration) -> Self {
         Self {
             status,
             shown: HashMap::new(),
+            delay,
+            held: None,
         }
     }
 
@@ -88,10 +97,29 @@ impl ListView {
         }
     }
 
-    /// What a push of the user's feed owes the client.
-    pub(super) fn on_push(&mut self, push: &Push) -> Vec<Owed> {
+    /// What a push of the user's feed owes the client now: a push held back goes first, and a
+    /// coalesced one is held back for the socket's delay (see [`ListView::release`]).
+    pub(super) fn on_push(&mut self, push: Arc<Push>) -> Vec<Owed> {
+        let mut owed = self.release();
+        if matches!(push.kind, PushKind::Batch(_)) && !self.delay.is_zero() {
+            self.held = Some((push.at + self.delay, push));
+        } else {
+            self.take(&push, &mut owed);
+        }
+        owed
+    }
+
+    /// When the push held back is due.
+    pub(super) fn held_until(&self) -> Option<Instant> {
+        self.held.as_ref().map(|(until, _)| *until)
+    }
+
+    /// What the push held back owes the client (nothing when none is).
+    pub(super) fn release(&mut self) -> Vec<Owed> {
         let mut owed = Vec::new();
-        self.take(push, &mut owed);
+        if let Some((_, push)) = self.held.take() {
+            self.take(&push, &mut owed);
+        }
         owed
     }
 

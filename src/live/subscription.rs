@@ -120,7 +120,7 @@ impl<'s, 'w> Subscription<'s, 'w> {
                     Target::List(query) => query.status,
                     Target::Session(_) => None,
                 };
-                let mut view = ListView::new(status);
+                let mut view = ListView::new(status, follower.delay());
                 if let Err(end) = self.out.own(view.begin(&summaries, cursor.as_deref())) {
                     return end;
                 }
@@ -143,7 +143,7 @@ impl<'s, 'w> Subscription<'s, 'w> {
                     return End::Close(Close::ShuttingDown);
                 }
                 push = pushes.recv() => match push {
-                    Ok(push) => self.on_push(&push),
+                    Ok(push) => self.on_push(push),
                     Err(RecvError::Lagged(_)) => {
                         let span = self.link.span();
                         Box::pin(self.catch_up().instrument(span)).await
@@ -153,6 +153,7 @@ impl<'s, 'w> Subscription<'s, 'w> {
                     }
                 },
                 Some(reply) = self.replies.next(), if !self.replies.is_empty() => self.out.own(reply),
+                () = held_until(self.list.as_ref()) => self.release_held(),
                 inbound = stream.next() => {
                     let expires_at = self.identity.expires_at;
                     // A command's work (and whatever it logs) in the socket's span.
@@ -194,7 +195,7 @@ impl<'s, 'w> Subscription<'s, 'w> {
         }
     }
 
-    fn on_push(&mut self, push: &Push) -> Result<(), End> {
+    fn on_push(&mut self, push: Arc<Push>) -> Result<(), End> {
         if let Some(list) = &mut self.list {
             let owed = list.on_push(push);
             return self.out_all(owed);
@@ -252,6 +253,16 @@ impl<'s, 'w> Subscription<'s, 'w> {
         }
     }
 
+    /// Sends the push a list socket held back, now due.
+    fn release_held(&mut self) -> Result<(), End> {
+        let owed = self
+            .list
+            .as_mut()
+            .map(ListView::release)
+            .unwrap_or_default();
+        self.out_all(owed)
+    }
+
     /// Sends what a list socket owes.
     fn out_all(&self, owed: Vec<Owed>) -> Result<(), End> {
         for frame in owed {
@@ -280,6 +291,7 @@ impl<'s, 'w> Subscription<'s, 'w> {
                     .collect();
                 let mut owed = Vec::new();
                 if let Some(list) = &mut self.list {
+                    owed = list.release();
                     list.reconcile(&summaries, page.next.is_none(), read_at, &mut owed);
                 }
                 self.out_all(owed)
@@ -425,4 +437,12 @@ fn expiry_sleep(expires_at: u64) -> tokio::time::Sleep {
         .unwrap_or_default();
     let left = Duration::from_secs(expires_at).saturating_sub(now);
     tokio::time::sleep(left)
+}
+
+/// Resolves when the push a list socket holds back is due; never when none is held.
+async fn held_until(list: Option<&ListView>) {
+    match list.and_then(ListView::held_until) {
+        Some(until) => tokio::time::sleep_until(until).await,
+        None => std::future::pending().await,
+    }
 }

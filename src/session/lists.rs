@@ -3,10 +3,11 @@
 //!
 //! One feed per user followed here, while anyone follows it. A feed's pushes are coalesced:
 //! the first change after a quiet interval goes out at once, and the changes made within the
-//! interval that follows go out together at its end, one per session, the latest. With other
-//! instances about, the feed also reads the user's list from the store every resync interval
-//! (and when the fan-out was away), so that a notice lost between instances reaches the
-//! sockets anyway.
+//! interval that follows go out together at its end, one per session, the latest, which each
+//! follower holds back for its own delay (so that a user's tabs are not all sent them at one
+//! instant). With other instances about, the feed also reads the user's list from the store
+//! every resync interval (and when the fan-out was away), so that a notice lost between
+//! instances reaches the sockets anyway.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,6 +46,8 @@ struct Feed {
     sender: broadcast::Sender<Arc<Push>>,
     /// Followers on this instance; changed under the feed's entry lock.
     followers: AtomicUsize,
+    /// Followers that have joined the feed, ever: each one's place for its [`Follower::delay`].
+    joined: AtomicUsize,
     /// The longest `limit` a follower asked for: what a resync reads.
     limit: AtomicUsize,
     held: Mutex<Held>,
@@ -65,6 +68,23 @@ struct Held {
 pub struct Follower {
     lists: Lists,
     uid: String,
+    delay: Duration,
+}
+
+impl Follower {
+    /// How long this follower holds each of the feed's coalesced pushes back: its own share of
+    /// the first half of the interval, so that a user's tabs are not all sent the interval's
+    /// summaries at one instant. The first follower of a feed holds nothing back; the
+    /// following ones take the golden ratio's steps, spread evenly however many there are.
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+}
+
+/// The `n`th follower's share of `span`: the fractional part of `n` times the golden ratio.
+fn share(n: usize, span: Duration) -> Duration {
+    const GOLDEN: f64 = 0.618_033_988_749_895;
+    span.mul_f64((n as f64 * GOLDEN).fract())
 }
 
 impl Drop for Follower {
@@ -110,18 +130,20 @@ impl Lists {
     ) -> (broadcast::Receiver<Arc<Push>>, Follower) {
         let inner = &self.inner;
         let mut created = false;
-        let receiver = {
+        let (receiver, delay) = {
             let feed = inner.feeds.entry(uid.to_owned()).or_insert_with(|| {
                 created = true;
                 Arc::new(Feed {
                     sender: broadcast::channel(inner.capacity).0,
                     followers: AtomicUsize::new(0),
+                    joined: AtomicUsize::new(0),
                     limit: AtomicUsize::new(limit),
                     held: Mutex::default(),
                     resync: Notify::new(),
                 })
             });
             feed.followers.fetch_add(1, Ordering::AcqRel);
+            let joined = feed.joined.fetch_add(1, Ordering::AcqRel);
             feed.limit.fetch_max(limit, Ordering::AcqRel);
             if created {
                 inner.fanout.watch(Topic::User(uid));
@@ -134,11 +156,12 @@ impl Lists {
                     ));
                 }
             }
-            feed.sender.subscribe()
+            (feed.sender.subscribe(), share(joined, inner.interval / 2))
         };
         let follower = Follower {
             lists: self.clone(),
             uid: uid.to_owned(),
+            delay,
         };
         (receiver, follower)
     }
@@ -299,5 +322,23 @@ async fn resync(feed: Weak<Feed>, store: Arc<dyn SessionStore>, uid: String, eve
         let _ = feed
             .sender
             .send(Push::new(PushKind::Relisted(Arc::new(relisted))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_follower_waits_for_nothing_and_ten_followers_spread_over_the_half_interval() {
+        let span = Duration::from_millis(250);
+        assert_eq!(share(0, span), Duration::ZERO);
+        let mut delays: Vec<Duration> = (0..10).map(|n| share(n, span)).collect();
+        assert!(delays.iter().all(|delay| *delay < span));
+        delays.sort();
+        // Evenly enough: no two of ten closer than a twentieth of the span.
+        for pair in delays.windows(2) {
+            assert!(pair[1] - pair[0] >= span / 20, "{delays:?}");
+        }
     }
 }

@@ -472,3 +472,67 @@ async fn a_list_socket_dropped_and_reattached_ten_times_while_twenty_sessions_ar
     assert_eq!(expected.len(), 20);
     assert!(expected.values().all(|s| s["seq"] == 15));
 }
+
+#[tokio::test]
+async fn every_tab_of_a_user_gets_every_change_in_order_though_each_is_sent_the_intervals_summaries_at_its_own_moment()
+ {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        ids.push(app.create_session("u", &format!("tab-{n}")).await);
+    }
+    // Five tabs: the feed holds each one's coalesced summaries back for a different delay.
+    let mut tabs = Vec::new();
+    for _ in 0..5 {
+        tabs.push(app.list_tab("u", "limit=20").await);
+    }
+    let client = reqwest::Client::new();
+    join_all(ids.iter().enumerate().map(|(n, id)| {
+        let (client, address, token) = (client.clone(), app.address.clone(), app.token("u"));
+        async move {
+            for k in 0..10 {
+                let body =
+                    json!({ "prompt": "p", "images": [{ "url": format!("https://img/{n}/{k}") }] });
+                let sent = client
+                    .post(format!("{address}{BASE}/{id}/messages"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(sent.status(), 200);
+            }
+        }
+    }))
+    .await;
+    app.call(
+        reqwest::Method::DELETE,
+        &format!("{BASE}/{}", ids[0]),
+        Some("u"),
+        None,
+    )
+    .await
+    .ok();
+    let expected: BTreeMap<String, Value> = app
+        .get(&format!("{BASE}?view=summary&limit=20"), "u")
+        .await
+        .ok()["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_owned(), s.clone()))
+        .collect();
+    assert_eq!(expected.len(), 9);
+    for (n, mut tab) in tabs.into_iter().enumerate() {
+        let mut shown = ShownList {
+            sessions: BTreeMap::new(),
+        };
+        let mut seen = BTreeMap::new();
+        while shown.sessions != expected {
+            let Ok(frame) = tokio::time::timeout(Duration::from_secs(10), tab.event()).await else {
+                panic!("tab {n} never settled on the stored list");
+            };
+            shown.apply(&frame, &mut seen);
+        }
+    }
+}
