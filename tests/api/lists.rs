@@ -400,6 +400,41 @@ impl ShownList {
     }
 }
 
+/// Appends `appends` one-image messages to each session over REST, the sessions concurrently.
+async fn append_to_each(address: String, token: String, ids: Vec<String>, appends: usize) {
+    let client = reqwest::Client::new();
+    join_all(ids.iter().enumerate().map(|(n, id)| {
+        let (client, address, token) = (&client, &address, &token);
+        async move {
+            for k in 0..appends {
+                let body =
+                    json!({ "prompt": "p", "images": [{ "url": format!("https://img/{n}/{k}") }] });
+                let sent = client
+                    .post(format!("{address}{BASE}/{id}/messages"))
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(sent.status(), 200);
+            }
+        }
+    }))
+    .await;
+}
+
+/// The user's first 20 sessions as `GET /?view=summary` lists them, by id.
+async fn stored_list(app: &TestApp) -> BTreeMap<String, Value> {
+    app.get(&format!("{BASE}?view=summary&limit=20"), "u")
+        .await
+        .ok()["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_owned(), s.clone()))
+        .collect()
+}
+
 #[tokio::test]
 async fn a_list_socket_dropped_and_reattached_ten_times_while_twenty_sessions_are_written_ends_equal_to_the_list()
  {
@@ -408,29 +443,12 @@ async fn a_list_socket_dropped_and_reattached_ten_times_while_twenty_sessions_ar
     for n in 0..20 {
         ids.push(app.create_session("u", &format!("busy-{n}")).await);
     }
-    let writers = {
-        let (address, token, ids) = (app.address.clone(), app.token("u"), ids.clone());
-        tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            join_all(ids.iter().enumerate().map(|(n, id)| {
-                let (client, address, token) = (client.clone(), address.clone(), token.clone());
-                async move {
-                    for k in 0..15 {
-                        let body = json!({ "prompt": "p", "images": [{ "url": format!("https://img/{n}/{k}") }] });
-                        let sent = client
-                            .post(format!("{address}{BASE}/{id}/messages"))
-                            .bearer_auth(&token)
-                            .json(&body)
-                            .send()
-                            .await
-                            .unwrap();
-                        assert_eq!(sent.status(), 200);
-                    }
-                }
-            }))
-            .await;
-        })
-    };
+    let writers = tokio::spawn(append_to_each(
+        app.address.clone(),
+        app.token("u"),
+        ids.clone(),
+        15,
+    ));
     let mut shown = ShownList {
         sessions: BTreeMap::new(),
     };
@@ -450,15 +468,7 @@ async fn a_list_socket_dropped_and_reattached_ten_times_while_twenty_sessions_ar
     }
     writers.await.unwrap();
     // Once the writes stop, the socket settles on the list as it stands.
-    let expected: BTreeMap<String, Value> = app
-        .get(&format!("{BASE}?view=summary&limit=20"), "u")
-        .await
-        .ok()["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["id"].as_str().unwrap().to_owned(), s.clone()))
-        .collect();
+    let expected = stored_list(&app).await;
     let mut seen = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while shown.sessions != expected {
@@ -486,25 +496,7 @@ async fn every_tab_of_a_user_gets_every_change_in_order_though_each_is_sent_the_
     for _ in 0..5 {
         tabs.push(app.list_tab("u", "limit=20").await);
     }
-    let client = reqwest::Client::new();
-    join_all(ids.iter().enumerate().map(|(n, id)| {
-        let (client, address, token) = (client.clone(), app.address.clone(), app.token("u"));
-        async move {
-            for k in 0..10 {
-                let body =
-                    json!({ "prompt": "p", "images": [{ "url": format!("https://img/{n}/{k}") }] });
-                let sent = client
-                    .post(format!("{address}{BASE}/{id}/messages"))
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(sent.status(), 200);
-            }
-        }
-    }))
-    .await;
+    append_to_each(app.address.clone(), app.token("u"), ids.clone(), 10).await;
     app.call(
         reqwest::Method::DELETE,
         &format!("{BASE}/{}", ids[0]),
@@ -513,15 +505,7 @@ async fn every_tab_of_a_user_gets_every_change_in_order_though_each_is_sent_the_
     )
     .await
     .ok();
-    let expected: BTreeMap<String, Value> = app
-        .get(&format!("{BASE}?view=summary&limit=20"), "u")
-        .await
-        .ok()["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["id"].as_str().unwrap().to_owned(), s.clone()))
-        .collect();
+    let expected = stored_list(&app).await;
     assert_eq!(expected.len(), 9);
     for (n, mut tab) in tabs.into_iter().enumerate() {
         let mut shown = ShownList {
